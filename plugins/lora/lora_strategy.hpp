@@ -1,0 +1,50 @@
+#pragma once
+// PEFT-compatible LoRA: which linear sites get a low-rank A/B pair, how strongly it is scaled and how
+// many trainable parameters it adds. Option names and defaults are PEFT's LoraConfig.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fthost/sdk/options.hpp"
+#include "fthost/sdk/strategy.hpp"
+
+namespace fthost::plugins {
+
+sdk::OptionSchema lora_option_schema();
+
+class LoraStrategy final : public sdk::AdapterStrategy {
+ public:
+  // `options` holds every key of lora_option_schema(), already validated by the host. A missing
+  // key throws std::logic_error (a plugin bug), which the plugin's create() turns into an Error.
+  explicit LoraStrategy(const sdk::Options& options);
+
+  // PEFT's target_modules rule: a site is adapted when its name equals an entry or ends with
+  // "." + entry; `all-linear` adapts every linear except the output head.
+  bool targets(const sdk::LinearSite& site) const override;
+  // r * (in + out) for a targeted site (A is [r, in], B is [out, r]), plus the whole weight (and
+  // bias) of a site listed in modules_to_save, which PEFT trains as a full copy.
+  std::int64_t trainable_parameters(const sdk::LinearSite& site) const override;
+
+  sdk::Errors check(const sdk::PipelineFacts& facts) const override;
+  std::vector<std::string> describe_plan(const sdk::PipelineFacts& facts) const override;
+
+  // The factor on B(A(x)): lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA.
+  double scaling() const;
+
+ private:
+  bool wants_all_linear() const;
+  bool saves_whole_module(const sdk::LinearSite& site) const;
+
+  std::int64_t adapter_rank_;  // PEFT's "r"
+  double lora_alpha_;
+  double lora_dropout_;
+  std::vector<std::string> target_modules_;
+  bool use_rslora_;
+  std::string init_lora_weights_;
+  std::string bias_;
+  std::vector<std::string> modules_to_save_;
+  bool fan_in_fan_out_;
+};
+
+}  // namespace fthost::plugins

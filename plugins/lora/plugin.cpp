@@ -1,0 +1,39 @@
+// The lora plugin's entry point: descriptor, schema and factory. The logic is in lora_strategy.cpp.
+
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "fthost/sdk/plugin.hpp"
+#include "lora_strategy.hpp"
+
+namespace fthost::plugins {
+namespace {
+
+class LoraPlugin final : public sdk::Plugin {
+ public:
+  sdk::StrategyKind kind() const override { return sdk::StrategyKind::adapter; }
+  const sdk::OptionSchema& options() const override { return schema_; }
+
+  std::string status() const override {
+    return "Validation only: options are checked against PEFT's rules, target_modules are matched to the "
+           "model's linear sites and trainable parameters are counted for the plan, but adapters do not "
+           "train yet on any backend (a pipeline using lora stops with a not-implemented error).";
+  }
+
+  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options, sdk::Context& /*context*/) const override {
+    try {
+      return std::unique_ptr<sdk::Strategy>(std::make_unique<LoraStrategy>(options));
+    } catch (const std::exception& failure) {
+      return sdk::Error::internal(std::string("adapter 'lora': cannot read its options: ") + failure.what());
+    }
+  }
+
+ private:
+  sdk::OptionSchema schema_ = lora_option_schema();
+};
+
+}  // namespace
+}  // namespace fthost::plugins
+
+FTHOST_PLUGIN(fthost::plugins::LoraPlugin, "lora", "0.1.0", adapter, "PEFT-compatible LoRA adapters (validation only)")

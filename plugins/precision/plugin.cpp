@@ -1,0 +1,39 @@
+// The precision plugin's entry point: descriptor, schema and factory. The logic is in precision_strategy.cpp.
+
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "precision_strategy.hpp"
+#include "fthost/sdk/plugin.hpp"
+
+namespace fthost::plugins {
+namespace {
+
+class PrecisionPlugin final : public sdk::Plugin {
+ public:
+  sdk::StrategyKind kind() const override { return sdk::StrategyKind::precision; }
+  const sdk::OptionSchema& options() const override { return schema_; }
+
+  std::string status() const override {
+    return "dtype: fp32 works today on every backend (it needs no behaviour of its own). bf16 and fp16 "
+           "are validation only: their options, including DeepSpeed's fp16 loss-scaling keys, are checked "
+           "and planned, but a pipeline asking for them stops with a not-implemented error.";
+  }
+
+  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options, sdk::Context& /*context*/) const override {
+    try {
+      return std::unique_ptr<sdk::Strategy>(std::make_unique<MixedPrecisionStrategy>(options));
+    } catch (const std::exception& failure) {
+      return sdk::Error::internal(std::string("precision 'precision': cannot read its options: ") + failure.what());
+    }
+  }
+
+ private:
+  sdk::OptionSchema schema_ = precision_option_schema();
+};
+
+}  // namespace
+}  // namespace fthost::plugins
+
+FTHOST_PLUGIN(fthost::plugins::PrecisionPlugin, "precision", "0.1.0", precision, "Compute dtype (fp32, bf16, fp16) and DeepSpeed-style fp16 loss scaling")

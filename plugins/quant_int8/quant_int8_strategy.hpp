@@ -1,0 +1,44 @@
+#pragma once
+// LLM.int8() storage of frozen base weights: int8 codes with one fp32 absmax scale per output row,
+// and outlier input columns (|x| >= llm_int8_threshold) multiplied in 16 bits. Option names and
+// defaults are transformers' BitsAndBytesConfig.
+
+#include <string>
+#include <vector>
+
+#include "fthost/sdk/options.hpp"
+#include "fthost/sdk/strategy.hpp"
+
+namespace fthost::plugins {
+
+sdk::OptionSchema quant_int8_option_schema();
+
+class Int8QuantizationStrategy final : public sdk::QuantizationStrategy {
+ public:
+  // `options` holds every key of quant_int8_option_schema(), already validated by the host.
+  explicit Int8QuantizationStrategy(const sdk::Options& options);
+
+  // Every linear whose name is not matched by skip_modules (full name or '.'-suffix).
+  bool quantizes(const sdk::LinearSite& site) const override;
+  // The SDK asks without naming a site, so this leaves out the per-row fp32 scale (32 / in_features
+  // bits: under 0.01 for in_features >= 4096) and answers 8; bits_per_weight(site) is exact.
+  // With llm_int8_has_fp16_weight the fp16 weight is what is kept (16 bits).
+  double bits_per_weight() const override;
+  // 8 + 32 / in_features: int8 codes plus one fp32 scale (SCB) per output row of [out, in].
+  double bits_per_weight(const sdk::LinearSite& site) const;
+
+  sdk::Errors check(const sdk::PipelineFacts& facts) const override;
+  std::vector<std::string> describe_plan(const sdk::PipelineFacts& facts) const override;
+
+  // The dtype of the dequantized output and of the 16-bit outlier product.
+  sdk::DType compute_dtype() const { return compute_dtype_; }
+
+ private:
+  double outlier_threshold_;  // llm_int8_threshold
+  bool keeps_fp16_weight_;    // llm_int8_has_fp16_weight
+  std::vector<std::string> skip_modules_;
+  sdk::DType compute_dtype_;
+  std::string compute_dtype_name_;
+};
+
+}  // namespace fthost::plugins

@@ -1,0 +1,45 @@
+#pragma once
+// QLoRA's 4-bit storage of frozen base weights: NF4 (or FP4) codes in blocks of `blocksize`
+// elements, one absmax scale per block, optionally double-quantized. Option names and defaults are
+// bitsandbytes' / transformers' BitsAndBytesConfig (bnb_4bit_* accepted as aliases).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fthost/sdk/options.hpp"
+#include "fthost/sdk/strategy.hpp"
+
+namespace fthost::plugins {
+
+sdk::OptionSchema quant_nf4_option_schema();
+
+class Nf4QuantizationStrategy final : public sdk::QuantizationStrategy {
+ public:
+  // `options` holds every key of quant_nf4_option_schema(), already validated by the host.
+  explicit Nf4QuantizationStrategy(const sdk::Options& options);
+
+  // Every linear whose name is not matched by skip_modules (full name or '.'-suffix).
+  bool quantizes(const sdk::LinearSite& site) const override;
+  // 4 bits per code plus the block scales: an fp32 absmax per block adds 32 / blocksize; with double
+  // quantization that absmax is an 8-bit code (8 / blocksize) plus one fp32 scale per 256 blocks
+  // (32 / (blocksize * 256)). The fp32 mean offset (one per tensor) is left out.
+  double bits_per_weight() const override;
+
+  sdk::Errors check(const sdk::PipelineFacts& facts) const override;
+  std::vector<std::string> describe_plan(const sdk::PipelineFacts& facts) const override;
+
+  // The dtype dequantized weights are multiplied in (bnb_4bit_compute_dtype).
+  sdk::DType compute_dtype() const { return compute_dtype_; }
+
+ private:
+  std::string quant_type_;  // nf4 or fp4
+  std::int64_t blocksize_;
+  bool double_quant_;
+  sdk::DType compute_dtype_;
+  std::string compute_dtype_name_;
+  std::string quant_storage_;
+  std::vector<std::string> skip_modules_;
+};
+
+}  // namespace fthost::plugins
