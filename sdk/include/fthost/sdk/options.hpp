@@ -87,24 +87,24 @@ struct OptionSpec {
 class OptionSchema {
  public:
   OptionSpec& add_bool(std::string name, bool fallback, std::string doc) {
-    return add({std::move(name), OptionType::boolean, OptionValue{fallback}, std::move(doc)});
+    return add(std::move(name), OptionType::boolean, OptionValue{fallback}, std::move(doc));
   }
   OptionSpec& add_int(std::string name, std::int64_t fallback, std::string doc) {
-    return add({std::move(name), OptionType::integer, OptionValue{fallback}, std::move(doc)});
+    return add(std::move(name), OptionType::integer, OptionValue{fallback}, std::move(doc));
   }
   OptionSpec& add_float(std::string name, double fallback, std::string doc) {
-    return add({std::move(name), OptionType::number, OptionValue{fallback}, std::move(doc)});
+    return add(std::move(name), OptionType::number, OptionValue{fallback}, std::move(doc));
   }
   OptionSpec& add_string(std::string name, std::string fallback, std::string doc) {
-    return add({std::move(name), OptionType::string, OptionValue{std::move(fallback)}, std::move(doc)});
+    return add(std::move(name), OptionType::string, OptionValue{std::move(fallback)}, std::move(doc));
   }
   OptionSpec& add_enum(std::string name, std::string fallback, std::vector<std::string> allowed, std::string doc) {
-    OptionSpec& spec = add({std::move(name), OptionType::enumeration, OptionValue{std::move(fallback)}, std::move(doc)});
+    OptionSpec& spec = add(std::move(name), OptionType::enumeration, OptionValue{std::move(fallback)}, std::move(doc));
     spec.allowed = std::move(allowed);
     return spec;
   }
   OptionSpec& add_string_list(std::string name, std::vector<std::string> fallback, std::string doc) {
-    return add({std::move(name), OptionType::string_list, OptionValue{std::move(fallback)}, std::move(doc)});
+    return add(std::move(name), OptionType::string_list, OptionValue{std::move(fallback)}, std::move(doc));
   }
 
   const std::vector<OptionSpec>& specs() const { return specs_; }
@@ -127,9 +127,13 @@ class OptionSchema {
   }
 
  private:
-  OptionSpec& add(OptionSpec spec) {
-    specs_.push_back(std::move(spec));
-    return specs_.back();
+  OptionSpec& add(std::string name, OptionType type, OptionValue fallback, std::string doc) {
+    OptionSpec& spec = specs_.emplace_back();
+    spec.name = std::move(name);
+    spec.type = type;
+    spec.default_value = std::move(fallback);
+    spec.doc = std::move(doc);
+    return spec;
   }
   std::vector<OptionSpec> specs_;
 };

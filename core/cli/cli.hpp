@@ -1,0 +1,35 @@
+#pragma once
+// Shared pieces of the fthost sub-commands.
+
+#include <string>
+#include <vector>
+
+#include "fthost/runtime/plugin_registry.hpp"
+#include "fthost/sdk/error.hpp"
+
+namespace fthost::cli {
+
+// Documented in README.md and `fthost --help`.
+enum ExitCode : int {
+  exit_ok = 0,
+  exit_internal_error = 1,
+  exit_bad_input = 2,       // pipeline, options, files or command line are wrong
+  exit_plugin_error = 3,    // a plugin is missing, broken or built for another SDK
+  exit_not_available = 4,   // asked for something this build does not implement (yet)
+};
+
+// Prints each error as one line on stderr and returns the exit code of the most severe one.
+int report_errors(const sdk::Errors& errors);
+int report_error(const sdk::Error& error);
+
+// Discovers plugins on the default search path; an error when discovery itself fails.
+sdk::Result<runtime::PluginRegistry> discover_plugins();
+
+using Arguments = std::vector<std::string>;
+
+int run_plugins_command(const Arguments& arguments);
+int run_validate_command(const Arguments& arguments);
+int run_run_command(const Arguments& arguments);
+int run_sections_command(const Arguments& arguments);
+
+}  // namespace fthost::cli

@@ -1,0 +1,135 @@
+#include "fthost/runtime/compose.hpp"
+
+#include <cstdlib>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
+
+#include "fthost/sdk/plugin.hpp"
+
+namespace fthost::runtime {
+namespace {
+
+using sdk::Error;
+
+int read_positive_env(std::initializer_list<const char*> names, int fallback) {
+  for (const char* name : names) {
+    if (const char* text = std::getenv(name); text != nullptr && *text != '\0') {
+      char* end = nullptr;
+      long value = std::strtol(text, &end, 10);
+      if (end != nullptr && *end == '\0' && value >= 0 && value < (1 << 24)) return static_cast<int>(value);
+    }
+  }
+  return fallback;
+}
+
+spdlog::level::level_enum to_spdlog(sdk::LogLevel level) {
+  switch (level) {
+    case sdk::LogLevel::trace: return spdlog::level::trace;
+    case sdk::LogLevel::debug: return spdlog::level::debug;
+    case sdk::LogLevel::info: return spdlog::level::info;
+    case sdk::LogLevel::warn: return spdlog::level::warn;
+    case sdk::LogLevel::error: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+}  // namespace
+
+HostContext::HostContext(std::string plugin_name, sdk::BackendKind backend, int rank, int world_size,
+                         std::uint64_t seed)
+    : plugin_name_(std::move(plugin_name)), backend_(backend), rank_(rank), world_size_(world_size), seed_(seed) {}
+
+void HostContext::log(sdk::LogLevel level, std::string_view message) const {
+  spdlog::log(to_spdlog(level), "[{}] {}", plugin_name_, message);
+}
+
+LaunchRanks launch_ranks_from_environment() {
+  LaunchRanks ranks;
+  ranks.world_size = read_positive_env({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "WORLD_SIZE"}, 1);
+  ranks.rank = read_positive_env({"OMPI_COMM_WORLD_RANK", "PMI_RANK", "RANK"}, 0);
+  if (ranks.world_size < 1) ranks.world_size = 1;
+  return ranks;
+}
+
+Composition compose_pipeline(PipelineSpec spec) {
+  Composition composition;
+  composition.pipeline = std::make_unique<ComposedPipeline>();
+  ComposedPipeline& pipeline = *composition.pipeline;
+  pipeline.spec = std::move(spec);
+
+  const std::string& backend = pipeline.spec.model.get_string("backend");
+  if (backend == "cuda") {
+    composition.errors.push_back(Error::not_implemented(
+        pipeline.spec.file.string() + ": model.backend: cuda is not available in this build of fthost yet; "
+                                      "use 'cpu' or 'auto'"));
+  }
+  pipeline.facts.backend = sdk::BackendKind::cpu;
+  LaunchRanks ranks = launch_ranks_from_environment();
+  pipeline.facts.world_size = ranks.world_size;
+
+  auto seed = static_cast<std::uint64_t>(pipeline.spec.training.get_int("seed"));
+  for (const StrategyChoice& choice : pipeline.spec.strategies) {
+    ComposedStrategy composed;
+    composed.choice = &choice;
+    composed.context =
+        std::make_unique<HostContext>(choice.plugin->name, pipeline.facts.backend, ranks.rank, ranks.world_size, seed);
+    sdk::Result<std::unique_ptr<sdk::Strategy>> created =
+        sdk::create_strategy_safely(*choice.plugin->plugin, choice.options, *composed.context);
+    if (!created) {
+      composition.errors.push_back({created.error().category, choice.location + ": " +
+                                                                  std::string(sdk::to_string(choice.kind)) + " '" +
+                                                                  choice.plugin->name + "': " + created.error().message});
+      continue;
+    }
+    if (!*created || (*created)->kind() != choice.kind) {
+      composition.errors.push_back(Error::internal(choice.location + ": plugin '" + choice.plugin->name +
+                                                   "' created no strategy of kind " +
+                                                   std::string(sdk::to_string(choice.kind))));
+      continue;
+    }
+    composed.strategy = std::move(*created);
+    pipeline.strategies.push_back(std::move(composed));
+  }
+
+  for (const ComposedStrategy& composed : pipeline.strategies) {
+    for (const Error& problem : composed.strategy->check(pipeline.facts)) {
+      composition.errors.push_back({problem.category, composed.choice->location + ": " +
+                                                          std::string(sdk::to_string(composed.choice->kind)) + " '" +
+                                                          composed.choice->plugin->name + "': " + problem.message});
+    }
+  }
+  return composition;
+}
+
+std::vector<std::string> describe_plan(const ComposedPipeline& pipeline) {
+  const PipelineSpec& spec = pipeline.spec;
+  std::vector<std::string> lines;
+  lines.push_back("pipeline  " + spec.file.string());
+  lines.push_back("model     " + spec.model_path.string() + " on " + std::string(sdk::to_string(pipeline.facts.backend)) +
+                  ", world size " + std::to_string(pipeline.facts.world_size));
+  std::string data_line = "data      " + spec.train_data_path.string() + " (" + spec.data.get_string("format") +
+                          "), seq_len " + std::to_string(spec.data.get_int("seq_len")) +
+                          (spec.data.get_bool("packing") ? ", packed" : ", padded");
+  if (!spec.eval_data_path.empty()) data_line += ", eval " + spec.eval_data_path.string();
+  lines.push_back(data_line);
+  const sdk::Options& training = spec.training;
+  std::string length = training.get_int("max_steps") > 0 ? std::to_string(training.get_int("max_steps")) + " steps"
+                                                         : std::to_string(training.get_int("epochs")) + " epoch(s)";
+  lines.push_back("training  " + length + ", micro-batch " + std::to_string(training.get_int("micro_batch_size")) +
+                  " x accumulation " + std::to_string(training.get_int("gradient_accumulation_steps")) +
+                  ", AdamW lr " + sdk::format_option_value(training.values().at("learning_rate")) + " (" +
+                  training.get_string("lr_scheduler") + ", warmup " + std::to_string(training.get_int("warmup_steps")) +
+                  "), seed " + std::to_string(training.get_int("seed")));
+  lines.push_back("output    " + spec.output_dir.string());
+  if (spec.strategy(sdk::StrategyKind::adapter) == nullptr) lines.emplace_back("method    full fine-tuning");
+  for (const ComposedStrategy& composed : pipeline.strategies) {
+    std::string label(sdk::to_string(composed.choice->kind));
+    for (const std::string& line : composed.strategy->describe_plan(pipeline.facts)) {
+      lines.push_back(label + ": " + line);
+    }
+  }
+  return lines;
+}
+
+}  // namespace fthost::runtime
