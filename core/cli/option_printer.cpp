@@ -13,6 +13,7 @@ namespace {
 std::string constraint_text(const sdk::OptionSpec& spec) {
   if (spec.type == sdk::OptionType::enumeration) return "one of: " + runtime::join(spec.allowed, " | ");
   std::string range = runtime::describe_range(spec);
+  if (range.starts_with("in ")) range.erase(0, 3);
   return range.empty() ? "" : "range " + range;
 }
 

@@ -29,6 +29,25 @@ std::vector<std::string> split_dotted(std::string_view text) {
   return parts;
 }
 
+// A copy of a parsed value with no file positions: errors about a value that came from the
+// command line then say "command line" instead of pointing at line 1 of the pipeline file.
+YAML::Node without_positions(const YAML::Node& parsed) {
+  if (parsed.IsScalar()) return YAML::Node(parsed.Scalar());
+  if (parsed.IsSequence()) {
+    YAML::Node copy(YAML::NodeType::Sequence);
+    for (const YAML::Node& item : parsed) copy.push_back(without_positions(item));
+    return copy;
+  }
+  if (parsed.IsMap()) {
+    YAML::Node copy(YAML::NodeType::Map);
+    for (auto entry = parsed.begin(); entry != parsed.end(); ++entry) {
+      copy[entry->first.Scalar()] = without_positions(entry->second);
+    }
+    return copy;
+  }
+  return YAML::Node(YAML::NodeType::Null);
+}
+
 // Applies one override to the document. yaml-cpp nodes are handles, so walking by value still
 // edits the tree in place.
 sdk::Errors apply_override(YAML::Node root, const Override& change) {
@@ -52,9 +71,7 @@ sdk::Errors apply_override(YAML::Node root, const Override& change) {
     return {};
   }
   try {
-    // A node parsed from the command line carries no file position, which is how errors about it
-    // say "command line" instead of a line number.
-    node[leaf] = YAML::Load(change.value_text);
+    node[leaf] = without_positions(YAML::Load(change.value_text));
   } catch (const YAML::Exception& failure) {
     return {Error::invalid_input("command line: override '" + change.original + "': value is not valid YAML (" +
                                  failure.msg + ")")};
@@ -65,7 +82,7 @@ sdk::Errors apply_override(YAML::Node root, const Override& change) {
 fs::path resolve_relative(const fs::path& pipeline_file, const std::string& written) {
   fs::path path(written);
   if (path.is_absolute()) return path;
-  return pipeline_file.parent_path() / path;
+  return (pipeline_file.parent_path() / path).lexically_normal();
 }
 
 void require_existing_path(const YAML::Node& section, const std::string& key, const fs::path& resolved,
@@ -104,9 +121,10 @@ void check_strategy_section(const YAML::Node& section, sdk::StrategyKind kind, c
     return;
   }
   if (plugin->kind != kind) {
-    load.errors.push_back(Error::invalid_input(plugin_where + ": plugin '" + plugin_name + "' is a " +
-                                               std::string(sdk::to_string(plugin->kind)) +
-                                               " plugin; it belongs under '" +
+    std::string actual_kind(sdk::to_string(plugin->kind));
+    std::string article = actual_kind.front() == 'a' ? "an " : "a ";
+    load.errors.push_back(Error::invalid_input(plugin_where + ": plugin '" + plugin_name + "' is " + article +
+                                               actual_kind + " plugin; it belongs under '" +
                                                std::string(sdk::to_string(plugin->kind)) + ":', not '" +
                                                section_name + ":'"));
     return;

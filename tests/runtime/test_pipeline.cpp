@@ -73,7 +73,7 @@ TEST_CASE("a plugin under the wrong section is refused") {
   auto load = fixture.load(minimal + "quantization:\n  plugin: test_adapter\n");
   REQUIRE(load.errors.size() == 1);
   CHECK(load.errors[0].message == fixture.file() +
-                                      ":8:11: plugin 'test_adapter' is a adapter plugin; it belongs under 'adapter:', "
+                                      ":8:11: plugin 'test_adapter' is an adapter plugin; it belongs under 'adapter:', "
                                       "not 'quantization:'");
 }
 

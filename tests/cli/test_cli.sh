@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The fthost command line as a user meets it: version, help, plugin listing and description,
+# validate / run with overrides, and exit codes.
+# usage: test_cli.sh FTHOST SOURCE_DIR
+set -u
+FTHOST=$1
+cd "$2" || exit 1
+source tests/cli/assert.sh
+unset FTHOST_PLUGIN_PATH
+
+run_fthost --version
+expect_rc 0 "version"
+expect_contains "$out" "plugin SDK ABI 1.0" "version names the SDK ABI"
+
+run_fthost --help
+expect_rc 0 "help"
+for word in "plugins list" "plugins describe NAME" validate run "Exit codes"; do
+  expect_contains "$out" "$word" "help mentions $word"
+done
+run_fthost validate --help
+expect_rc 0 "validate --help"
+expect_contains "$out" "usage: fthost validate PIPELINE.yaml" "validate --help"
+run_fthost bogus
+expect_rc 2 "unknown command"
+expect_contains "$err" "unknown command 'bogus'" "unknown command message"
+run_fthost --log-level loud plugins list
+expect_rc 2 "bad log level"
+
+run_fthost plugins list
+expect_rc 0 "plugins list"
+for pair in "precision precision" "quant_int8 quantization" "quant_nf4 quantization" "lora adapter" \
+            "zero sharding" "megatron parallelism"; do
+  read -r name kind <<<"$pair"
+  line=$(grep -E "^$name +$kind +0\.1\.0 +/.*/libfthost-$name\.so$" <<<"$out")
+  checks=$((checks + 1))
+  if [[ -z "$line" ]]; then echo "FAIL [plugins list]: no row for $name ($kind)"; failures=$((failures + 1)); fi
+done
+
+# Each plugin describes the options its users know from the system it mirrors.
+declare -A known_keys=(
+  [precision]="dtype loss_scale initial_scale_power loss_scale_window hysteresis min_loss_scale"
+  [lora]="r lora_alpha lora_dropout target_modules use_rslora init_lora_weights bias modules_to_save"
+  [quant_nf4]="quant_type blocksize double_quant bnb_4bit_use_double_quant compute_dtype bnb_4bit_compute_dtype"
+  [quant_int8]="llm_int8_threshold skip_modules"
+  [zero]="stage offload_optimizer.device offload_param.device overlap_comm reduce_bucket_size allgather_bucket_size contiguous_gradients"
+  [megatron]="tensor_model_parallel_size pipeline_model_parallel_size sequence_parallel"
+)
+for plugin in "${!known_keys[@]}"; do
+  run_fthost plugins describe "$plugin"
+  expect_rc 0 "describe $plugin"
+  expect_contains "$out" "Status" "describe $plugin has a status"
+  for key in ${known_keys[$plugin]}; do
+    checks=$((checks + 1))
+    if ! grep -qE "(^  $key +(bool|int|float|string|enum|list<string>) )|(also accepted as: .*\b$key\b)" <<<"$out"; then
+      echo "FAIL [describe $plugin]: option $key not described"; failures=$((failures + 1))
+    fi
+  done
+done
+run_fthost plugins describe lorra
+expect_rc 3 "describe a missing plugin"
+expect_contains "$err" "no plugin named 'lorra' is installed (did you mean 'lora'?)" "describe suggests"
+
+run_fthost sections
+expect_rc 0 "sections"
+for key in path backend seq_len learning_rate gradient_accumulation_steps activation_checkpointing.enabled keep_last; do
+  expect_contains "$out" "  $key " "sections lists $key"
+done
+
+run_fthost validate configs/quickstart.yaml
+expect_rc 0 "quickstart validates"
+expect_contains "$out" "configs/quickstart.yaml: valid" "validate says valid"
+
+# Overrides on the command line, as Hydra / torchtune users write them.
+run_fthost validate configs/quickstart.yaml training.learning_rate=fast
+expect_rc 2 "override with a bad value"
+expect_contains "$err" "fthost: error: command line: training.learning_rate must be a number, got 'fast'" "override error"
+run_fthost validate configs/quickstart.yaml adapter.plugin=lora adapter.r=16
+expect_rc 4 "adding an adapter by override reaches the plugin's checks"
+expect_contains "$err" "LoRA training is not implemented yet" "lora says not implemented"
+run_fthost validate configs/quickstart.yaml adapter.plugin=lora adapter.rr=16
+expect_rc 2 "override key typo"
+expect_contains "$err" "command line: unknown key 'rr' in adapter (did you mean 'r'?)" "override typo suggestion"
+run_fthost validate configs/quickstart.yaml training.seed
+expect_rc 2 "malformed override"
+run_fthost validate configs/quickstart.yaml ~output.dir
+expect_rc 2 "deleting a required key"
+expect_contains "$err" "missing required key 'dir' in output" "deleted key is reported missing"
+run_fthost validate no/such/pipeline.yaml
+expect_rc 2 "missing pipeline file"
+expect_contains "$err" "cannot read pipeline 'no/such/pipeline.yaml': no such file" "missing pipeline message"
+
+# run: the plan, then a plain statement that training is not available, and a non-zero exit.
+run_fthost run configs/quickstart.yaml
+expect_rc 4 "run stops before training"
+expect_contains "$out" "method    full fine-tuning" "run prints the plan"
+expect_contains "$err" "training is not available in this build of fthost yet" "run says it did not train"
+checks=$((checks + 1))
+if [[ -e runs/quickstart ]]; then echo "FAIL [run]: wrote runs/quickstart"; failures=$((failures + 1)); fi
+
+finish
