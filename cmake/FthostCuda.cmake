@@ -15,7 +15,9 @@ if(NOT FTHOST_CUDA STREQUAL "OFF")
       set(CMAKE_CUDA_ARCHITECTURES 80 90)
     endif()
     enable_language(CUDA)
-    set(CMAKE_CUDA_STANDARD 20)
+    # CMake 3.25 knows no C++20 dialect flag for nvcc, so CUDA sources are C++17; they include
+    # only backend headers written to that standard.
+    set(CMAKE_CUDA_STANDARD 17)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     find_package(CUDAToolkit REQUIRED)
     set(FTHOST_HAVE_CUDA ON)

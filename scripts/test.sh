@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The README's test command: installs dependencies, builds once per configuration and runs the
+# whole test suite. Configurations:
+#   ci     optimised with asserts, warnings as errors, CUDA compiled where nvcc is found (GPU tests
+#          skip visibly without a device)
+#   asan   AddressSanitizer + UndefinedBehaviorSanitizer, CPU only, without the tests labelled slow
+# FTHOST_TEST_PRESETS="ci" limits the run to some configurations.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh
+export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/fthost-ccache}"
+export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
+jobs=$(nproc)
+
+status=0
+for preset in ${FTHOST_TEST_PRESETS:-ci asan}; do
+  echo "=== configuration: $preset"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$jobs"
+  exclude=()
+  if [[ "$preset" == "asan" ]]; then exclude=(-LE 'slow|integration'); fi
+  if ! ctest --preset "$preset" -j "$jobs" "${exclude[@]}"; then status=1; fi
+done
+exit $status
