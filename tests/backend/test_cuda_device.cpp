@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "cuda/device_info.hpp"
+#include "backend/cuda/device_info.hpp"
 
 int main() {
   fthost::backend::cuda::CudaInventory inventory = fthost::backend::cuda::query_cuda_devices();

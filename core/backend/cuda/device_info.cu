@@ -1,4 +1,4 @@
-#include "device_info.hpp"
+#include "backend/cuda/device_info.hpp"
 
 #include <cuda_runtime.h>
 
