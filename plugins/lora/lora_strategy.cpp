@@ -12,12 +12,10 @@ namespace {
 
 constexpr std::string_view all_linear = "all-linear";
 
-std::string about_lora(std::string_view message) { return "adapter 'lora': " + std::string(message); }
-
 // Everything this plugin validates but cannot do yet. No training loop exists in this build, so a
 // pipeline that asks for LoRA is refused here; delete this helper when adapters train.
 sdk::Errors lora_behaviour_not_implemented() {
-  return {sdk::Error::not_implemented(about_lora("LoRA training is not implemented yet (validation only in this build)"))};
+  return {sdk::Error::not_implemented("LoRA training is not implemented yet (validation only in this build)")};
 }
 
 std::string describe_initialisation(std::string_view init_lora_weights) {
@@ -91,22 +89,22 @@ std::int64_t LoraStrategy::trainable_parameters(const sdk::LinearSite& site) con
 sdk::Errors LoraStrategy::check(const sdk::PipelineFacts& facts) const {
   sdk::Errors errors;
   if (adapter_rank_ < 1) {
-    errors.push_back(sdk::Error::invalid_input(about_lora("r must be at least 1 (got " + std::to_string(adapter_rank_) + ")")));
+    errors.push_back(sdk::Error::invalid_input("r must be at least 1 (got " + std::to_string(adapter_rank_) + ")"));
   }
   if (target_modules_.empty()) {
-    errors.push_back(sdk::Error::invalid_input(
-        about_lora("target_modules is empty: name at least one module (e.g. q_proj) or all-linear")));
-  } else if (!facts.sites.empty() &&
-             std::none_of(facts.sites.begin(), facts.sites.end(),
-                          [&](const sdk::LinearSite& site) { return targets(site); })) {
+    errors.push_back(
+        sdk::Error::invalid_input("target_modules is empty: name at least one module (e.g. q_proj) or all-linear"));
+  } else if (!facts.sites.empty() && std::none_of(facts.sites.begin(), facts.sites.end(),
+                                                  [&](const sdk::LinearSite& site) { return targets(site); })) {
     // PEFT raises "Target modules ... not found in the base model" for the same mistake.
-    errors.push_back(sdk::Error::invalid_input(about_lora(
+    errors.push_back(sdk::Error::invalid_input(
         "target_modules [" + join_names(target_modules_) + "] match none of the model's " +
-        std::to_string(facts.sites.size()) + " linear sites (an entry matches a full name or a '.'-separated suffix, e.g. q_proj)")));
+        std::to_string(facts.sites.size()) +
+        " linear sites (an entry matches a full name or a '.'-separated suffix, e.g. q_proj)"));
   }
   if (bias_ != "none") {
-    errors.push_back(sdk::Error::not_implemented(
-        about_lora("bias: " + bias_ + " is not supported: only bias: none (no bias terms are trained)")));
+    errors.push_back(sdk::Error::not_implemented("bias: " + bias_ +
+                                                 " is not supported: only bias: none (no bias terms are trained)"));
   }
   for (sdk::Error& missing : lora_behaviour_not_implemented()) errors.push_back(std::move(missing));
   return errors;

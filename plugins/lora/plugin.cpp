@@ -1,10 +1,11 @@
 // The lora plugin's entry point: descriptor, schema and factory. The logic is in lora_strategy.cpp.
 
+#include "fthost/sdk/plugin.hpp"
+
 #include <exception>
 #include <memory>
 #include <string>
 
-#include "fthost/sdk/plugin.hpp"
 #include "lora_strategy.hpp"
 
 namespace fthost::plugins {
@@ -21,11 +22,12 @@ class LoraPlugin final : public sdk::Plugin {
            "train yet on any backend (a pipeline using lora stops with a not-implemented error).";
   }
 
-  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options, sdk::Context& /*context*/) const override {
+  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options,
+                                                     sdk::Context& /*context*/) const override {
     try {
       return std::unique_ptr<sdk::Strategy>(std::make_unique<LoraStrategy>(options));
     } catch (const std::exception& failure) {
-      return sdk::Error::internal(std::string("adapter 'lora': cannot read its options: ") + failure.what());
+      return sdk::Error::internal(std::string("cannot read its options: ") + failure.what());
     }
   }
 

@@ -1,11 +1,12 @@
 // The megatron plugin's entry point: descriptor, schema and factory. The logic is in megatron_strategy.cpp.
 
+#include "fthost/sdk/plugin.hpp"
+
 #include <exception>
 #include <memory>
 #include <string>
 
 #include "megatron_strategy.hpp"
-#include "fthost/sdk/plugin.hpp"
 
 namespace fthost::plugins {
 namespace {
@@ -21,11 +22,12 @@ class MegatronPlugin final : public sdk::Plugin {
            "no rank splits anything yet on any backend (a pipeline using megatron stops with a not-implemented error).";
   }
 
-  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options, sdk::Context& /*context*/) const override {
+  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options,
+                                                     sdk::Context& /*context*/) const override {
     try {
       return std::unique_ptr<sdk::Strategy>(std::make_unique<MegatronStrategy>(options));
     } catch (const std::exception& failure) {
-      return sdk::Error::internal(std::string("parallelism 'megatron': cannot read its options: ") + failure.what());
+      return sdk::Error::internal(std::string("cannot read its options: ") + failure.what());
     }
   }
 
@@ -36,4 +38,5 @@ class MegatronPlugin final : public sdk::Plugin {
 }  // namespace
 }  // namespace fthost::plugins
 
-FTHOST_PLUGIN(fthost::plugins::MegatronPlugin, "megatron", "0.1.0", parallelism, "Megatron-style tensor, sequence and pipeline parallelism (validation only)")
+FTHOST_PLUGIN(fthost::plugins::MegatronPlugin, "megatron", "0.1.0", parallelism,
+              "Megatron-style tensor, sequence and pipeline parallelism (validation only)")

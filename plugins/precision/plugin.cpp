@@ -1,11 +1,12 @@
 // The precision plugin's entry point: descriptor, schema and factory. The logic is in precision_strategy.cpp.
 
+#include "fthost/sdk/plugin.hpp"
+
 #include <exception>
 #include <memory>
 #include <string>
 
 #include "precision_strategy.hpp"
-#include "fthost/sdk/plugin.hpp"
 
 namespace fthost::plugins {
 namespace {
@@ -21,11 +22,12 @@ class PrecisionPlugin final : public sdk::Plugin {
            "and planned, but a pipeline asking for them stops with a not-implemented error.";
   }
 
-  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options, sdk::Context& /*context*/) const override {
+  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options,
+                                                     sdk::Context& /*context*/) const override {
     try {
       return std::unique_ptr<sdk::Strategy>(std::make_unique<MixedPrecisionStrategy>(options));
     } catch (const std::exception& failure) {
-      return sdk::Error::internal(std::string("precision 'precision': cannot read its options: ") + failure.what());
+      return sdk::Error::internal(std::string("cannot read its options: ") + failure.what());
     }
   }
 
@@ -36,4 +38,5 @@ class PrecisionPlugin final : public sdk::Plugin {
 }  // namespace
 }  // namespace fthost::plugins
 
-FTHOST_PLUGIN(fthost::plugins::PrecisionPlugin, "precision", "0.1.0", precision, "Compute dtype (fp32, bf16, fp16) and DeepSpeed-style fp16 loss scaling")
+FTHOST_PLUGIN(fthost::plugins::PrecisionPlugin, "precision", "0.1.0", precision,
+              "Compute dtype (fp32, bf16, fp16) and DeepSpeed-style fp16 loss scaling")

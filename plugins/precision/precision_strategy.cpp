@@ -9,16 +9,14 @@
 namespace fthost::plugins {
 namespace {
 
-std::string about_precision(std::string_view message) { return "precision 'precision': " + std::string(message); }
-
 // Everything this plugin validates but cannot do yet: fp32 needs no behaviour of its own, while
 // bf16 and fp16 need casts, master weights and (fp16) the loss scaler in a training loop that does
 // not exist yet. Delete this helper when mixed precision trains.
 sdk::Errors precision_behaviour_not_implemented(std::string_view dtype_name) {
   if (dtype_name == "fp32") return {};
-  return {sdk::Error::not_implemented(about_precision(std::string(dtype_name) +
-                                                      " mixed precision is not implemented yet (validation only in "
-                                                      "this build; dtype: fp32 works)"))};
+  return {sdk::Error::not_implemented(
+      std::string(dtype_name) +
+      " mixed precision is not implemented yet (validation only in this build); dtype: fp32 works")};
 }
 
 }  // namespace
@@ -27,7 +25,9 @@ sdk::OptionSchema precision_option_schema() {
   sdk::OptionSchema schema;
   schema.add_enum("dtype", "fp32", {"fp32", "bf16", "fp16"},
                   "dtype of forward and backward compute; master weights and optimizer states stay fp32");
-  schema.add_float("loss_scale", 0.0, "fp16 only: 0 = dynamic loss scaling, > 0 = this static scale (DeepSpeed fp16.loss_scale)")
+  schema
+      .add_float("loss_scale", 0.0,
+                 "fp16 only: 0 = dynamic loss scaling, > 0 = this static scale (DeepSpeed fp16.loss_scale)")
       .at_least(0.0);
   // 2^127 is the largest power of two an fp32 scale can hold.
   schema.add_int("initial_scale_power", 16, "fp16 dynamic: the first scale is 2^initial_scale_power").range(0, 127);
@@ -60,9 +60,10 @@ sdk::Errors MixedPrecisionStrategy::check(const sdk::PipelineFacts& /*facts*/) c
   sdk::Errors errors;
   if (dynamic_loss_scale() && initial_loss_scale() < min_loss_scale_) {
     // DeepSpeed would start below its own floor and stop at the first overflow.
-    errors.push_back(sdk::Error::invalid_input(about_precision(
-        "the first loss scale 2^" + std::to_string(initial_scale_power_) + " = " + format_decimal(initial_loss_scale()) +
-        " is below min_loss_scale (" + format_decimal(min_loss_scale_) + "): raise initial_scale_power")));
+    errors.push_back(sdk::Error::invalid_input("the first loss scale 2^" + std::to_string(initial_scale_power_) +
+                                               " = " + format_decimal(initial_loss_scale()) +
+                                               " is below min_loss_scale (" + format_decimal(min_loss_scale_) +
+                                               "): raise initial_scale_power"));
   }
   for (sdk::Error& missing : precision_behaviour_not_implemented(dtype_name_)) errors.push_back(std::move(missing));
   return errors;

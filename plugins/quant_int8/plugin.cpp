@@ -1,11 +1,12 @@
 // The quant_int8 plugin's entry point: descriptor, schema and factory. The logic is in quant_int8_strategy.cpp.
 
+#include "fthost/sdk/plugin.hpp"
+
 #include <exception>
 #include <memory>
 #include <string>
 
 #include "quant_int8_strategy.hpp"
-#include "fthost/sdk/plugin.hpp"
 
 namespace fthost::plugins {
 namespace {
@@ -21,11 +22,12 @@ class Int8Plugin final : public sdk::Plugin {
            "backend (a pipeline using quant_int8 stops with a not-implemented error).";
   }
 
-  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options, sdk::Context& /*context*/) const override {
+  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options,
+                                                     sdk::Context& /*context*/) const override {
     try {
       return std::unique_ptr<sdk::Strategy>(std::make_unique<Int8QuantizationStrategy>(options));
     } catch (const std::exception& failure) {
-      return sdk::Error::internal(std::string("quantization 'quant_int8': cannot read its options: ") + failure.what());
+      return sdk::Error::internal(std::string("cannot read its options: ") + failure.what());
     }
   }
 
@@ -36,4 +38,5 @@ class Int8Plugin final : public sdk::Plugin {
 }  // namespace
 }  // namespace fthost::plugins
 
-FTHOST_PLUGIN(fthost::plugins::Int8Plugin, "quant_int8", "0.1.0", quantization, "LLM.int8() 8-bit frozen base weights (bitsandbytes-compatible options, validation only)")
+FTHOST_PLUGIN(fthost::plugins::Int8Plugin, "quant_int8", "0.1.0", quantization,
+              "LLM.int8() 8-bit frozen base weights (bitsandbytes-compatible options, validation only)")

@@ -1,7 +1,6 @@
 #include "quant_int8_strategy.hpp"
 
 #include <cstdint>
-#include <string_view>
 
 #include "dtype_names.hpp"
 #include "plan_text.hpp"
@@ -10,21 +9,20 @@
 namespace fthost::plugins {
 namespace {
 
-std::string about_int8(std::string_view message) { return "quantization 'quant_int8': " + std::string(message); }
-
 // Everything this plugin validates but cannot do yet: there is no int8 storage or matmul in this
 // build. Delete this helper when quantized weights load and multiply.
 sdk::Errors int8_behaviour_not_implemented() {
   return {sdk::Error::not_implemented(
-      about_int8("LLM.int8() weight storage and matmul are not implemented yet (validation only in this build)"))};
+      "LLM.int8() weight storage and matmul are not implemented yet (validation only in this build)")};
 }
 
 }  // namespace
 
 sdk::OptionSchema quant_int8_option_schema() {
   sdk::OptionSchema schema;
-  schema.add_float("llm_int8_threshold", 6.0,
-                   "input columns holding a value with |x| >= this are multiplied in 16 bits; 0 = no outlier split")
+  schema
+      .add_float("llm_int8_threshold", 6.0,
+                 "input columns holding a value with |x| >= this are multiplied in 16 bits; 0 = no outlier split")
       .at_least(0.0);
   schema.add_bool("llm_int8_has_fp16_weight", false,
                   "keep the fp16 weight and re-quantize it every forward instead of storing int8 only");

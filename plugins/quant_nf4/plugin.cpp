@@ -1,11 +1,12 @@
 // The quant_nf4 plugin's entry point: descriptor, schema and factory. The logic is in quant_nf4_strategy.cpp.
 
+#include "fthost/sdk/plugin.hpp"
+
 #include <exception>
 #include <memory>
 #include <string>
 
 #include "quant_nf4_strategy.hpp"
-#include "fthost/sdk/plugin.hpp"
 
 namespace fthost::plugins {
 namespace {
@@ -21,11 +22,12 @@ class Nf4Plugin final : public sdk::Plugin {
            "matmul do not exist yet on any backend (a pipeline using quant_nf4 stops with a not-implemented error).";
   }
 
-  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options, sdk::Context& /*context*/) const override {
+  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options,
+                                                     sdk::Context& /*context*/) const override {
     try {
       return std::unique_ptr<sdk::Strategy>(std::make_unique<Nf4QuantizationStrategy>(options));
     } catch (const std::exception& failure) {
-      return sdk::Error::internal(std::string("quantization 'quant_nf4': cannot read its options: ") + failure.what());
+      return sdk::Error::internal(std::string("cannot read its options: ") + failure.what());
     }
   }
 
@@ -36,4 +38,5 @@ class Nf4Plugin final : public sdk::Plugin {
 }  // namespace
 }  // namespace fthost::plugins
 
-FTHOST_PLUGIN(fthost::plugins::Nf4Plugin, "quant_nf4", "0.1.0", quantization, "QLoRA 4-bit NF4/FP4 frozen base weights with double quantization (validation only)")
+FTHOST_PLUGIN(fthost::plugins::Nf4Plugin, "quant_nf4", "0.1.0", quantization,
+              "QLoRA 4-bit NF4/FP4 frozen base weights with double quantization (validation only)")

@@ -12,13 +12,12 @@ namespace {
 // bitsandbytes double quantization groups the first-level absmax values in blocks of 256.
 constexpr std::int64_t double_quant_blocksize = 256;
 
-std::string about_nf4(std::string_view message) { return "quantization 'quant_nf4': " + std::string(message); }
-
 // Everything this plugin validates but cannot do yet: there is no 4-bit storage or matmul in this
 // build. Delete this helper when quantized weights load and multiply.
 sdk::Errors nf4_behaviour_not_implemented(std::string_view quant_type) {
-  return {sdk::Error::not_implemented(about_nf4(
-      "4-bit (" + std::string(quant_type) + ") weight storage and matmul are not implemented yet (validation only in this build)"))};
+  return {sdk::Error::not_implemented(
+      "4-bit (" + std::string(quant_type) +
+      ") weight storage and matmul are not implemented yet (validation only in this build)")};
 }
 
 bool is_power_of_two(std::int64_t value) { return value > 0 && (value & (value - 1)) == 0; }
@@ -32,10 +31,12 @@ sdk::OptionSchema quant_nf4_option_schema() {
       .alias("bnb_4bit_quant_type");
   schema.add_int("blocksize", 64, "weights per absmax block, a power of two (bitsandbytes' default 64)")
       .range(32, 4096);
-  schema.add_bool("double_quant", false, "quantize the per-block absmax values to 8 bits too (QLoRA double quantization)")
+  schema
+      .add_bool("double_quant", false, "quantize the per-block absmax values to 8 bits too (QLoRA double quantization)")
       .alias("bnb_4bit_use_double_quant");
-  schema.add_enum("compute_dtype", "fp32", {"fp32", "bf16", "fp16"},
-                  "dtype the dequantized weights are multiplied in (bitsandbytes' default float32)")
+  schema
+      .add_enum("compute_dtype", "fp32", {"fp32", "bf16", "fp16"},
+                "dtype the dequantized weights are multiplied in (bitsandbytes' default float32)")
       .alias("bnb_4bit_compute_dtype");
   schema.add_enum("quant_storage", "uint8", {"uint8"}, "element type the packed 4-bit codes are stored in")
       .alias("bnb_4bit_quant_storage");
@@ -67,8 +68,8 @@ sdk::Errors Nf4QuantizationStrategy::check(const sdk::PipelineFacts& /*facts*/) 
   sdk::Errors errors;
   if (!is_power_of_two(blocksize_)) {
     errors.push_back(sdk::Error::invalid_input(
-        about_nf4("blocksize (" + std::to_string(blocksize_) +
-                  ") must be a power of two between 32 and 4096 (32, 64, 128, ..., 4096), as bitsandbytes' kernels require")));
+        "blocksize (" + std::to_string(blocksize_) +
+        ") must be a power of two between 32 and 4096 (32, 64, 128, ..., 4096), as bitsandbytes' kernels require"));
   }
   for (sdk::Error& missing : nf4_behaviour_not_implemented(quant_type_)) errors.push_back(std::move(missing));
   return errors;
@@ -88,8 +89,9 @@ std::vector<std::string> Nf4QuantizationStrategy::describe_plan(const sdk::Pipel
       ++quantized_sites;
       quantized_weights += site.in_features * site.out_features;
     }
-    lines.push_back("quant_nf4: quantizes " + std::to_string(quantized_sites) + " of " + std::to_string(facts.sites.size()) +
-                    " linear sites, " + format_count(quantized_weights) + " weights in " +
+    lines.push_back("quant_nf4: quantizes " + std::to_string(quantized_sites) + " of " +
+                    std::to_string(facts.sites.size()) + " linear sites, " + format_count(quantized_weights) +
+                    " weights in " +
                     format_gibibytes(static_cast<double>(quantized_weights) * bits_per_weight() / 8.0));
   }
   return lines;

@@ -1,11 +1,12 @@
 // The zero plugin's entry point: descriptor, schema and factory. The logic is in zero_strategy.cpp.
 
+#include "fthost/sdk/plugin.hpp"
+
 #include <exception>
 #include <memory>
 #include <string>
 
 #include "zero_strategy.hpp"
-#include "fthost/sdk/plugin.hpp"
 
 namespace fthost::plugins {
 namespace {
@@ -22,11 +23,12 @@ class ZeroPlugin final : public sdk::Plugin {
            "using zero stops with a not-implemented error).";
   }
 
-  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options, sdk::Context& /*context*/) const override {
+  sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options,
+                                                     sdk::Context& /*context*/) const override {
     try {
       return std::unique_ptr<sdk::Strategy>(std::make_unique<ZeroStrategy>(options));
     } catch (const std::exception& failure) {
-      return sdk::Error::internal(std::string("sharding 'zero': cannot read its options: ") + failure.what());
+      return sdk::Error::internal(std::string("cannot read its options: ") + failure.what());
     }
   }
 
@@ -37,4 +39,5 @@ class ZeroPlugin final : public sdk::Plugin {
 }  // namespace
 }  // namespace fthost::plugins
 
-FTHOST_PLUGIN(fthost::plugins::ZeroPlugin, "zero", "0.1.0", sharding, "DeepSpeed ZeRO stages 0-3 with CPU offload (validation only)")
+FTHOST_PLUGIN(fthost::plugins::ZeroPlugin, "zero", "0.1.0", sharding,
+              "DeepSpeed ZeRO stages 0-3 with CPU offload (validation only)")

@@ -10,25 +10,24 @@ namespace {
 // DeepSpeed's stage 1/2 optimizer pads and aligns buckets to nccl_start_alignment_factor = 2 elements.
 constexpr std::int64_t stage_1_and_2_alignment = 2;
 
-std::string about_zero(std::string_view message) { return "sharding 'zero': " + std::string(message); }
-
 // Everything this plugin validates but cannot do yet: no state is partitioned in this build. Delete
 // this helper when ZeRO partitions.
 sdk::Errors zero_behaviour_not_implemented(std::int64_t stage) {
-  return {sdk::Error::not_implemented(about_zero("ZeRO stage " + std::to_string(stage) +
-                                                 " is not implemented yet (validation only in this build)"))};
+  return {sdk::Error::not_implemented("ZeRO stage " + std::to_string(stage) +
+                                      " is not implemented yet (validation only in this build)")};
 }
 
 // DeepSpeed can also offload to NVMe (ZeRO-Infinity); fthost deliberately supports none and cpu only.
 void reject_nvme(std::string_view key, std::string_view device, sdk::Errors& errors) {
   if (device != "nvme") return;
-  errors.push_back(sdk::Error::not_implemented(
-      about_zero(std::string(key) + ": nvme is not supported: fthost offloads to none or cpu only")));
+  errors.push_back(
+      sdk::Error::not_implemented(std::string(key) + ": nvme is not supported: fthost offloads to none or cpu only"));
 }
 
 std::string describe_partitioning(std::int64_t stage) {
   switch (stage) {
-    case 0: return "stage 0: nothing partitioned, gradients all-reduced (2x the parameter count sent per rank per step)";
+    case 0:
+      return "stage 0: nothing partitioned, gradients all-reduced (2x the parameter count sent per rank per step)";
     case 1:
       return "stage 1: optimizer states partitioned over the data-parallel ranks; gradients reduce-scattered, updated "
              "parameters all-gathered (2x the parameter count sent per rank per step)";
@@ -45,7 +44,9 @@ std::string describe_partitioning(std::int64_t stage) {
 
 sdk::OptionSchema zero_option_schema() {
   sdk::OptionSchema schema;
-  schema.add_int("stage", 0, "0 none, 1 optimizer states, 2 + gradients, 3 + parameters partitioned over data-parallel ranks")
+  schema
+      .add_int("stage", 0,
+               "0 none, 1 optimizer states, 2 + gradients, 3 + parameters partitioned over data-parallel ranks")
       .range(0, 3);
   schema.add_bool("contiguous_gradients", true, "copy gradients into one contiguous buffer as they are produced");
   // DeepSpeed's default is None, resolved to true for stage 3 and false otherwise: auto says that.
@@ -53,7 +54,8 @@ sdk::OptionSchema zero_option_schema() {
                   "overlap gradient reduction with backward; auto = true for stage 3, false otherwise (DeepSpeed)");
   schema.add_bool("reduce_scatter", true, "reduce gradients with reduce-scatter instead of all-reduce");
   schema.add_int("reduce_bucket_size", 500000000, "elements reduced at a time").at_least(1);
-  schema.add_bool("allgather_partitions", true, "stage 1/2: all-gather updated parameters instead of broadcasting each partition");
+  schema.add_bool("allgather_partitions", true,
+                  "stage 1/2: all-gather updated parameters instead of broadcasting each partition");
   schema.add_int("allgather_bucket_size", 500000000, "stage 1/2: elements all-gathered at a time").at_least(1);
   schema.add_enum("offload_optimizer.device", "none", {"none", "cpu", "nvme"},
                   "where optimizer states and fp32 master weights live (stage 1-3); nvme is not supported");
@@ -64,17 +66,20 @@ sdk::OptionSchema zero_option_schema() {
   schema.add_int("stage3_prefetch_bucket_size", 50000000, "stage 3: elements of parameters fetched ahead of use")
       .at_least(0)
       .alias("prefetch_bucket_size");
-  schema.add_int("stage3_param_persistence_threshold", 100000,
-                 "stage 3: parameters with at most this many elements are not partitioned")
+  schema
+      .add_int("stage3_param_persistence_threshold", 100000,
+               "stage 3: parameters with at most this many elements are not partitioned")
       .at_least(0);
   schema.add_int("stage3_max_live_parameters", 1000000000, "stage 3: parameters resident per rank before release")
       .at_least(0);
-  schema.add_int("stage3_max_reuse_distance", 1000000000,
-                 "stage 3: keep a parameter if it is reused within this many parameters")
+  schema
+      .add_int("stage3_max_reuse_distance", 1000000000,
+               "stage 3: keep a parameter if it is reused within this many parameters")
       .at_least(0);
   schema.add_bool("stage3_gather_16bit_weights_on_model_save", false,
                   "stage 3: gather the full 16-bit weights when the model is saved");
-  schema.add_bool("round_robin_gradients", false, "stage 1/2 with cpu offload: copy gradients to host in parallel across ranks");
+  schema.add_bool("round_robin_gradients", false,
+                  "stage 1/2 with cpu offload: copy gradients to host in parallel across ranks");
   schema.add_int("sub_group_size", 1000000000, "stage 3: elements per optimizer step tile").at_least(1);
   return schema;
 }
@@ -117,21 +122,21 @@ bool ZeroStrategy::overlaps_communication() const {
 sdk::Errors ZeroStrategy::check(const sdk::PipelineFacts& /*facts*/) const {
   sdk::Errors errors;
   if (offload_param_device_ != "none" && stage_ != 3) {
-    errors.push_back(sdk::Error::invalid_input(about_zero(
-        "offload_param.device: " + offload_param_device_ + " needs stage 3 (only partitioned parameters can be offloaded); stage is " +
-        std::to_string(stage_))));
+    errors.push_back(sdk::Error::invalid_input(
+        "offload_param.device: " + offload_param_device_ +
+        " needs stage 3 (only partitioned parameters can be offloaded); stage is " + std::to_string(stage_)));
   }
   if (offload_optimizer_device_ != "none" && stage_ == 0) {
-    errors.push_back(sdk::Error::invalid_input(about_zero(
+    errors.push_back(sdk::Error::invalid_input(
         "offload_optimizer.device: " + offload_optimizer_device_ +
-        " needs stage 1, 2 or 3 (the offloaded optimizer is ZeRO's partitioned one); stage is 0")));
+        " needs stage 1, 2 or 3 (the offloaded optimizer is ZeRO's partitioned one); stage is 0"));
   }
   reject_nvme("offload_optimizer.device", offload_optimizer_device_, errors);
   reject_nvme("offload_param.device", offload_param_device_, errors);
   if ((stage_ == 1 || stage_ == 2) && allgather_bucket_size_ % stage_1_and_2_alignment != 0) {
-    errors.push_back(sdk::Error::invalid_input(about_zero(
-        "allgather_bucket_size (" + std::to_string(allgather_bucket_size_) + ") must be a multiple of " +
-        std::to_string(stage_1_and_2_alignment) + " for stage 1 and 2 (DeepSpeed's nccl_start_alignment_factor)")));
+    errors.push_back(sdk::Error::invalid_input("allgather_bucket_size (" + std::to_string(allgather_bucket_size_) +
+                                               ") must be a multiple of " + std::to_string(stage_1_and_2_alignment) +
+                                               " for stage 1 and 2 (DeepSpeed's nccl_start_alignment_factor)"));
   }
   for (sdk::Error& missing : zero_behaviour_not_implemented(stage_)) errors.push_back(std::move(missing));
   return errors;
@@ -148,13 +153,15 @@ std::vector<std::string> ZeroStrategy::describe_plan(const sdk::PipelineFacts& f
                     (offload_optimizer_pin_memory_ ? " (pinned)" : ""));
   }
   if (offload_param_device_ == "cpu") {
-    lines.push_back(std::string("zero: partitioned parameters in host memory") + (offload_param_pin_memory_ ? " (pinned)" : ""));
+    lines.push_back(std::string("zero: partitioned parameters in host memory") +
+                    (offload_param_pin_memory_ ? " (pinned)" : ""));
   }
 
-  std::string overlap = overlap_comm_ == "auto" ? std::string(overlaps_communication() ? "true" : "false") + " (auto)"
-                                                : overlap_comm_;
-  lines.push_back("zero: overlap_comm " + overlap + ", contiguous_gradients " + (contiguous_gradients_ ? "true" : "false") +
-                  ", " + (reduce_scatter_ ? "reduce-scatter" : "all-reduce") + " in buckets of " +
+  std::string overlap =
+      overlap_comm_ == "auto" ? std::string(overlaps_communication() ? "true" : "false") + " (auto)" : overlap_comm_;
+  lines.push_back("zero: overlap_comm " + overlap + ", contiguous_gradients " +
+                  (contiguous_gradients_ ? "true" : "false") + ", " +
+                  (reduce_scatter_ ? "reduce-scatter" : "all-reduce") + " in buckets of " +
                   format_count(reduce_bucket_size_) + " elements");
   if (stage_ == 1 || stage_ == 2) {
     lines.push_back("zero: updated parameters " + std::string(allgather_partitions_ ? "all-gathered" : "broadcast") +
