@@ -146,7 +146,7 @@ std::vector<std::string> ZeroStrategy::describe_plan(const sdk::PipelineFacts& f
   std::vector<std::string> lines;
   lines.push_back("zero: " + describe_partitioning(stage_));
   if (stage_ >= 1 && facts.world_size == 1) {
-    lines.push_back("zero: world_size 1: there is no other rank to partition over, so every rank holds everything");
+    lines.push_back("zero: world_size 1: there is no other rank to partition over, so the one rank holds every state");
   }
   if (offload_optimizer_device_ == "cpu") {
     lines.push_back(std::string("zero: optimizer states and fp32 master weights in host memory") +
