@@ -44,6 +44,11 @@ class Backend {
   virtual void add_inplace(const Tensor& accumulator, const Tensor& value) = 0;  // accumulator += value
   virtual void scale_inplace(const Tensor& tensor, float factor) = 0;
   virtual double sum_of_squares(const Tensor& tensor) = 0;  // in f64, for global gradient norms
+  // Column blocks of row-major matrices (GPT-2's fused c_attn output [N, 3C] -> q, k, v):
+  // destination[N,w] = source[N, first_column : first_column + w]
+  virtual void copy_columns(const Tensor& destination, const Tensor& source, std::int64_t first_column) = 0;
+  // destination[N, first_column : first_column + w] += source[N,w]
+  virtual void accumulate_columns(const Tensor& destination, const Tensor& source, std::int64_t first_column) = 0;
 
   // ---- GEMM ----
   // c[m,n] = alpha * op(a) @ op(b) + beta * c, row-major; op(a) is [m,k], op(b) is [k,n].
