@@ -31,6 +31,13 @@ std::string printable_for_message(std::string_view text, std::size_t max_bytes) 
 
 std::string quoted_for_message(std::string_view text) { return "'" + printable_for_message(text) + "'"; }
 
+std::string json_parse_error_reason(std::string_view what) {
+  // "[json.exception.parse_error.101] parse error at line 1, column 6: <reason>; last read: '<token>'"
+  std::string_view reason = what.substr(0, what.find("; last read"));
+  if (std::size_t colon = reason.find(": "); colon != std::string_view::npos) reason.remove_prefix(colon + 2);
+  return printable_for_message(reason);
+}
+
 std::string shape_for_message(std::span<const std::int64_t> shape) {
   std::string text = "[";
   for (std::size_t index = 0; index < shape.size(); ++index) {

@@ -17,6 +17,10 @@ std::string printable_for_message(std::string_view text, std::size_t max_bytes =
 // printable_for_message in single quotes: 'model.layers.0.mlp.up_proj.weight'.
 std::string quoted_for_message(std::string_view text);
 
+// The reason in an nlohmann::json parse error ("syntax error while parsing value - invalid
+// literal"), without the offending token it quotes, which may be long or not UTF-8.
+std::string json_parse_error_reason(std::string_view what);
+
 // A shape as messages print it: "[2, 3]", "[]" for a scalar.
 std::string shape_for_message(std::span<const std::int64_t> shape);
 

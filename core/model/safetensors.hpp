@@ -26,7 +26,7 @@ struct SafetensorsTensor {
   std::vector<std::int64_t> shape;   // row-major, outermost dimension first; [] for a scalar
   std::span<const std::byte> bytes;  // product(shape) little-endian elements; not necessarily aligned
 
-  std::int64_t element_count() const;
+  std::int64_t element_count() const;  // product(shape); 1 for a scalar (shapes a reader returns cannot overflow)
 };
 
 // A safetensors file mapped read-only; every tensor is a view into the mapping, valid while the

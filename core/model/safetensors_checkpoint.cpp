@@ -1,6 +1,5 @@
 #include "model/safetensors_checkpoint.hpp"
 
-#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -40,9 +39,7 @@ sdk::Result<WeightMap> read_weight_map(const fs::path& index_path) {
   try {
     index = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& parse_error) {
-    std::string_view reason = parse_error.what();
-    reason = reason.substr(0, reason.find("; last read"));
-    return refuse("not valid JSON: " + printable_for_message(reason));
+    return refuse("not valid JSON: " + json_parse_error_reason(parse_error.what()));
   }
   if (!index.is_object()) return refuse("is not a JSON object");
   if (auto metadata = index.find("metadata"); metadata != index.end() && !metadata->is_object()) {
@@ -94,24 +91,25 @@ sdk::Result<SafetensorsCheckpoint> SafetensorsCheckpoint::open(const fs::path& f
   if (!weight_map) return weight_map.error();
 
   // Shards open in name order (model-00001-of-00003 first), each once, however many tensors it holds.
-  std::map<std::string, std::size_t, std::less<>> file_index_by_shard;
-  for (const auto& [tensor_name, shard_name] : *weight_map) file_index_by_shard.emplace(shard_name, 0);
-  for (auto& [shard_name, file_index] : file_index_by_shard) {
-    sdk::Result<SafetensorsFile> shard = SafetensorsFile::open(folder / shard_name);
-    if (!shard) {
-      const std::string& some_tensor =
-          std::find_if(weight_map->begin(), weight_map->end(), [&](const auto& entry) { return entry.second == shard_name; })
-              ->first;
+  struct Shard {
+    std::string first_tensor;  // named in errors about the shard as a whole
+    std::size_t file_index = 0;
+  };
+  std::map<std::string, Shard, std::less<>> shards;
+  for (const auto& [tensor_name, shard_name] : *weight_map) shards.try_emplace(shard_name, Shard{tensor_name});
+  for (auto& [shard_name, shard] : shards) {
+    sdk::Result<SafetensorsFile> file = SafetensorsFile::open(folder / shard_name);
+    if (!file) {
       return sdk::Error::invalid_input(index_path.string() + ": shard " + quoted_for_message(shard_name) +
-                                       " (holding tensor " + quoted_for_message(some_tensor) +
-                                       ") cannot be read: " + shard.error().message);
+                                       " (holding tensor " + quoted_for_message(shard.first_tensor) +
+                                       ") cannot be read: " + file.error().message);
     }
-    file_index = checkpoint.files_.size();
-    checkpoint.files_.push_back(std::move(shard).value());
+    shard.file_index = checkpoint.files_.size();
+    checkpoint.files_.push_back(std::move(file).value());
   }
 
   for (const auto& [tensor_name, shard_name] : *weight_map) {
-    const std::size_t file_index = file_index_by_shard.find(shard_name)->second;
+    const std::size_t file_index = shards.find(shard_name)->second.file_index;
     const SafetensorsFile& shard = checkpoint.files_[file_index];
     const SafetensorsTensor* tensor = shard.find(tensor_name);
     if (tensor == nullptr) {

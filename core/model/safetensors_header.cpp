@@ -161,12 +161,8 @@ class HeaderReader final : public nlohmann::json_sax<nlohmann::json> {
 
   bool parse_error(std::size_t position, const std::string& /*last_token*/,
                    const nlohmann::detail::exception& error) override {
-    // nlohmann's text ends with the offending token, which may be long or not UTF-8: keep the reason.
-    std::string_view reason = error.what();
-    if (std::size_t start = reason.find("error"); start != std::string_view::npos) reason.remove_prefix(start);
-    reason = reason.substr(0, reason.find("; last read"));
     return fail("header is not valid JSON (near byte " + std::to_string(position) +
-                " of the header: " + printable_for_message(reason) + ")");
+                " of the header: " + json_parse_error_reason(error.what()) + ")");
   }
 
  private:
@@ -299,8 +295,8 @@ std::optional<std::string> validate_entries(std::vector<SafetensorsEntry>& entri
     covered_until = entry.data_end;
   }
   if (covered_until != data_bytes) {
-    return "the last " + std::to_string(data_bytes - covered_until) + " data bytes (from offset " +
-           std::to_string(covered_until) + " after the header) belong to no tensor";
+    return "data bytes [" + std::to_string(covered_until) + ", " + std::to_string(data_bytes) +
+           ") at the end of the file belong to no tensor";
   }
   return std::nullopt;
 }

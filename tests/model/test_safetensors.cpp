@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstring>
+#include <deque>
 
 #include "model/safetensors_dtype.hpp"
 #include "model_test_support.hpp"
@@ -48,7 +49,7 @@ TEST_CASE("every supported dtype survives a write and read back byte for byte") 
   TemporaryFolder folder;
   constexpr std::array dtypes{DType::f32, DType::f64, DType::bf16, DType::f16,
                               DType::i8,  DType::u8,  DType::i32,  DType::i64};
-  std::vector<std::string> buffers;  // own the bytes the tensors view
+  std::deque<std::string> buffers;  // own the bytes the tensors view; a deque never moves them
   std::vector<SafetensorsTensor> tensors;
   for (DType dtype : dtypes) {
     const std::string name = "layer." + std::string(sdk::to_string(dtype)) + ".weight";

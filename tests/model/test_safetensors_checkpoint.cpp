@@ -34,6 +34,9 @@ class FiveTensors {
       tensors_.push_back({name, DType::f32, shape, as_bytes(buffers_.back())});
     }
   }
+  FiveTensors(const FiveTensors&) = delete;  // the tensors view buffers_
+  FiveTensors& operator=(const FiveTensors&) = delete;
+  ~FiveTensors() = default;
   std::span<const SafetensorsTensor> tensors() const { return tensors_; }
 
  private:

@@ -66,7 +66,8 @@ TEST_CASE("files too short for their header are refused") {
 }
 
 TEST_CASE("headers that are not a JSON object are refused") {
-  check_mentions(refusal_for_header(R"({"w":)"), {"header is not valid JSON"});
+  check_mentions(refusal_for_header(R"({"w":x)"),
+                 {"header is not valid JSON (near byte 6 of the header: syntax error while parsing value - invalid literal)"});
   check_mentions(refusal_for_header(""), {"header is not valid JSON"});
   check_mentions(refusal_for_header("{" + valid_entry + "} trailing"), {"header is not valid JSON"});
   check_mentions(refusal_for_header("{\"w\xff\":1}"), {"header is not valid JSON"});  // not UTF-8
@@ -146,8 +147,8 @@ TEST_CASE("offsets out of range, overlapping, with holes or short of the end are
   check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", std::string(12, '\0')),
                  {"data bytes [0, 4) belong to no tensor (a hole before tensor 'w')"});
   check_mentions(refusal_for_header("{" + valid_entry + "}", std::string(12, '\0')),
-                 {"the last 4 data bytes (from offset 8 after the header) belong to no tensor"});
-  check_mentions(refusal_for_header("{}", "x"), {"the last 1 data bytes"});
+                 {"data bytes [8, 12) at the end of the file belong to no tensor"});
+  check_mentions(refusal_for_header("{}", "x"), {"data bytes [0, 1) at the end of the file"});
 }
 
 TEST_CASE("a byte count that disagrees with shape and dtype is refused") {
