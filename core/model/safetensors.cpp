@@ -26,8 +26,8 @@ sdk::Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& 
     std::span<const std::byte> bytes = data.subspan(static_cast<std::size_t>(entry.data_begin),
                                                     static_cast<std::size_t>(entry.data_end - entry.data_begin));
     file.index_by_name_.emplace(entry.name, file.tensors_.size());
-    file.tensors_.push_back(
-        SafetensorsTensor{.name = std::move(entry.name), .dtype = entry.dtype, .shape = std::move(entry.shape), .bytes = bytes});
+    file.tensors_.push_back(SafetensorsTensor{
+        .name = std::move(entry.name), .dtype = entry.dtype, .shape = std::move(entry.shape), .bytes = bytes});
   }
   file.metadata_ = std::move(header->metadata);
   return file;

@@ -43,7 +43,8 @@ class SafetensorsFile {
   const SafetensorsMetadata& metadata() const { return metadata_; }
 
  private:
-  SafetensorsFile(std::filesystem::path path, MappedFile mapping) : path_(std::move(path)), mapping_(std::move(mapping)) {}
+  SafetensorsFile(std::filesystem::path path, MappedFile mapping)
+      : path_(std::move(path)), mapping_(std::move(mapping)) {}
 
   std::filesystem::path path_;
   MappedFile mapping_;

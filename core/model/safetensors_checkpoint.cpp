@@ -24,7 +24,9 @@ bool is_plain_file_name(std::string_view name) {
 }
 
 sdk::Result<WeightMap> read_weight_map(const fs::path& index_path) {
-  auto refuse = [&](const std::string& problem) { return sdk::Error::invalid_input(index_path.string() + ": " + problem); };
+  auto refuse = [&](const std::string& problem) {
+    return sdk::Error::invalid_input(index_path.string() + ": " + problem);
+  };
   std::error_code error;
   const std::uintmax_t size = fs::file_size(index_path, error);
   if (error) return refuse("cannot read: " + error.message());

@@ -57,14 +57,15 @@ sdk::Result<std::size_t> remove_stale_files(const fs::path& folder, const std::s
   std::vector<fs::path> stale;
   for (const fs::directory_entry& entry : fs::directory_iterator(folder, error)) {
     const std::string name = entry.path().filename().string();
-    const bool ours = name == single_safetensors_file_name || name == safetensors_index_file_name ||
-                      is_shard_file_name(name);
+    const bool ours =
+        name == single_safetensors_file_name || name == safetensors_index_file_name || is_shard_file_name(name);
     if (ours && !keep.contains(name)) stale.push_back(entry.path());
   }
   if (error) return sdk::Error::invalid_input(folder.string() + ": cannot list the folder: " + error.message());
   for (const fs::path& path : stale) {
     if (!fs::remove(path, error) && error) {
-      return sdk::Error::invalid_input(path.string() + ": cannot remove this file of an earlier save: " + error.message());
+      return sdk::Error::invalid_input(path.string() +
+                                       ": cannot remove this file of an earlier save: " + error.message());
     }
   }
   return stale.size();

@@ -4,8 +4,8 @@
 #include <array>
 #include <exception>
 #include <limits>
-#include <tuple>
 #include <nlohmann/json.hpp>
+#include <tuple>
 #include <utility>
 
 #include "model/message_text.hpp"
@@ -38,8 +38,10 @@ class HeaderReader final : public nlohmann::json_sax<nlohmann::json> {
 
   bool number_integer(std::int64_t value) override {
     if (value >= 0) return number_unsigned(static_cast<std::uint64_t>(value));
-    if (place_ == Place::in_shape) return fail(tensor_context() + "negative dimension " + std::to_string(value) + " in \"shape\"");
-    if (place_ == Place::in_offsets) return fail(tensor_context() + "negative offset " + std::to_string(value) + " in \"data_offsets\"");
+    if (place_ == Place::in_shape)
+      return fail(tensor_context() + "negative dimension " + std::to_string(value) + " in \"shape\"");
+    if (place_ == Place::in_offsets)
+      return fail(tensor_context() + "negative offset " + std::to_string(value) + " in \"data_offsets\"");
     return unexpected("a number");
   }
 
@@ -226,7 +228,8 @@ class HeaderReader final : public nlohmann::json_sax<nlohmann::json> {
       case Place::field_value:
         return fail(tensor_context() + "field \"" + std::string(field_name(field_)) + "\" is " + found + ", expected " +
                     std::string(field_expectation(field_)));
-      case Place::in_shape: return fail(tensor_context() + "\"shape\" holds " + found + ", expected non-negative integers");
+      case Place::in_shape:
+        return fail(tensor_context() + "\"shape\" holds " + found + ", expected non-negative integers");
       case Place::in_offsets:
         return fail(tensor_context() + "\"data_offsets\" holds " + found + ", expected non-negative integers");
       default: return fail("unexpected " + found + " in the header");
@@ -251,7 +254,8 @@ std::optional<std::string> validate_entries(std::vector<SafetensorsEntry>& entri
   std::vector<const SafetensorsEntry*> by_name;
   by_name.reserve(entries.size());
   for (const SafetensorsEntry& entry : entries) by_name.push_back(&entry);
-  std::sort(by_name.begin(), by_name.end(), [](const auto* left, const auto* right) { return left->name < right->name; });
+  std::sort(by_name.begin(), by_name.end(),
+            [](const auto* left, const auto* right) { return left->name < right->name; });
   for (std::size_t index = 1; index < by_name.size(); ++index) {
     if (by_name[index - 1]->name == by_name[index]->name) {
       return "tensor " + quoted_for_message(by_name[index]->name) + " appears twice in the header";
@@ -268,8 +272,8 @@ std::optional<std::string> validate_entries(std::vector<SafetensorsEntry>& entri
              std::to_string(data_bytes) + " bytes after the header)";
     }
     std::optional<std::uint64_t> expected_bytes = safetensors_byte_count(entry.dtype, entry.shape);
-    const std::string described = "shape " + shape_for_message(entry.shape) + " of " +
-                                  std::string(safetensors_dtype_name(entry.dtype));
+    const std::string described =
+        "shape " + shape_for_message(entry.shape) + " of " + std::string(safetensors_dtype_name(entry.dtype));
     if (!expected_bytes) return context + described + " is too large: its size overflows 64 bits";
     if (*expected_bytes != entry.data_end - entry.data_begin) {
       return context + described + " needs " + std::to_string(*expected_bytes) + " bytes but data_offsets " +

@@ -36,7 +36,8 @@ sdk::Result<SafetensorsLayout> plan_safetensors_layout(std::span<const Safetenso
     if (!is_valid_utf8(tensor.name)) return refuse(context + "the name is not valid UTF-8");
     std::optional<std::uint64_t> expected_bytes = safetensors_byte_count(tensor.dtype, tensor.shape);
     if (!expected_bytes) {
-      return refuse(context + "shape " + shape_for_message(tensor.shape) + " has a negative dimension or overflows 64 bits");
+      return refuse(context + "shape " + shape_for_message(tensor.shape) +
+                    " has a negative dimension or overflows 64 bits");
     }
     if (*expected_bytes != tensor.bytes.size()) {
       return refuse(context + "shape " + shape_for_message(tensor.shape) + " of " +

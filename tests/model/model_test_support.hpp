@@ -53,7 +53,8 @@ inline std::string read_file(const std::filesystem::path& path) {
 // File names in `folder`, sorted.
 inline std::vector<std::string> folder_listing(const std::filesystem::path& folder) {
   std::vector<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(folder)) names.push_back(entry.path().filename().string());
+  for (const auto& entry : std::filesystem::directory_iterator(folder))
+    names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
 }

@@ -1,14 +1,13 @@
 // Atomic replacement: the target holds the old content or the whole new one, never a partial
 // file, and a failed write leaves no temp file behind.
 
-#include "model/atomic_file.hpp"
-
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
 
+#include "model/atomic_file.hpp"
 #include "model/safetensors.hpp"
 #include "model_test_support.hpp"
 
@@ -57,8 +56,8 @@ TEST_CASE("a write that fails midway keeps the old content and removes the temp 
 
   REQUIRE_FALSE(written.ok());
   INFO("message: ", written.error().message);
-  CHECK(written.error().message.starts_with(target.string() + ": cannot write: writing the temp file " + target.string() +
-                                            ".tmp-"));
+  CHECK(written.error().message.starts_with(target.string() + ": cannot write: writing the temp file " +
+                                            target.string() + ".tmp-"));
   CHECK(written.error().message.find("File too large") != std::string::npos);
   CHECK(read_file(target) == "old content");
   CHECK(folder_listing(folder.path()) == std::vector<std::string>{"model.safetensors"});

@@ -1,13 +1,12 @@
 // Reading and writing single safetensors files: round trips, and agreement with the Python library.
 
-#include "model/safetensors.hpp"
-
 #include <doctest/doctest.h>
 
 #include <array>
 #include <cstring>
 #include <deque>
 
+#include "model/safetensors.hpp"
 #include "model/safetensors_dtype.hpp"
 #include "model_test_support.hpp"
 
@@ -41,7 +40,8 @@ const SafetensorsTensor& require_tensor(const SafetensorsFile& file, std::string
 // Distinct bytes per tensor, so a tensor read from the wrong offset cannot pass.
 std::string patterned_bytes(std::size_t count, unsigned seed) {
   std::string bytes(count, '\0');
-  for (std::size_t index = 0; index < count; ++index) bytes[index] = static_cast<char>((index * 37 + seed * 101 + 11) % 256);
+  for (std::size_t index = 0; index < count; ++index)
+    bytes[index] = static_cast<char>((index * 37 + seed * 101 + 11) % 256);
   return bytes;
 }
 
@@ -186,8 +186,8 @@ TEST_CASE("the writer refuses bad tensors before touching the disk") {
     return written.error().message;
   };
 
-  CHECK(refusal({{"w", DType::f32, {3}, as_bytes(eight_bytes)}}).find("tensor 'w': shape [3] of F32 needs 12 bytes but 8") !=
-        std::string::npos);
+  CHECK(refusal({{"w", DType::f32, {3}, as_bytes(eight_bytes)}})
+            .find("tensor 'w': shape [3] of F32 needs 12 bytes but 8") != std::string::npos);
   CHECK(refusal({{"w", DType::f32, {2}, as_bytes(eight_bytes)}, {"w", DType::u8, {8}, as_bytes(eight_bytes)}})
             .find("tensor 'w' is given twice") != std::string::npos);
   CHECK(refusal({{"__metadata__", DType::u8, {8}, as_bytes(eight_bytes)}}).find("reserved") != std::string::npos);

@@ -1,11 +1,10 @@
 // Model folders: one model.safetensors, or shards listed by model.safetensors.index.json.
 
-#include "model/safetensors_checkpoint.hpp"
-
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
 
+#include "model/safetensors_checkpoint.hpp"
 #include "model_test_support.hpp"
 
 namespace fthost::model {
@@ -24,8 +23,11 @@ class FiveTensors {
  public:
   FiveTensors() {
     const std::vector<std::pair<std::string, std::vector<std::int64_t>>> layout{
-        {"model.embed_tokens.weight", {4, 3}}, {"model.layers.0.q_proj.weight", {2, 2}},
-        {"model.layers.0.k_proj.weight", {10}}, {"model.norm.weight", {2}}, {"lm_head.weight", {25}}};
+        {"model.embed_tokens.weight", {4, 3}},
+        {"model.layers.0.q_proj.weight", {2, 2}},
+        {"model.layers.0.k_proj.weight", {10}},
+        {"model.norm.weight", {2}},
+        {"lm_head.weight", {25}}};
     buffers_.reserve(layout.size());
     for (const auto& [name, shape] : layout) {
       std::int64_t elements = 1;
@@ -90,7 +92,8 @@ TEST_CASE("a sharded checkpoint round-trips through shards and an index") {
 TEST_CASE("the index is laid out as transformers writes it") {
   TemporaryFolder folder;
   const std::string data(8, '\0');
-  const std::vector<SafetensorsTensor> tensors{{"b", DType::f32, {2}, as_bytes(data)}, {"a", DType::f32, {2}, as_bytes(data)}};
+  const std::vector<SafetensorsTensor> tensors{{"b", DType::f32, {2}, as_bytes(data)},
+                                               {"a", DType::f32, {2}, as_bytes(data)}};
   REQUIRE(write_safetensors_checkpoint(folder.path(), tensors, {}, 8).ok());
   // json.dumps(index, indent=2, sort_keys=True) + "\n"
   CHECK(read_file(folder / "model.safetensors.index.json") ==
@@ -108,7 +111,8 @@ TEST_CASE("the index is laid out as transformers writes it") {
 TEST_CASE("a checkpoint that fits one shard is a single model.safetensors") {
   TemporaryFolder folder;
   FiveTensors five;
-  sdk::Result<std::vector<std::filesystem::path>> written = write_safetensors_checkpoint(folder / "new" / "nested", five.tensors());
+  sdk::Result<std::vector<std::filesystem::path>> written =
+      write_safetensors_checkpoint(folder / "new" / "nested", five.tensors());
   REQUIRE_MESSAGE(written.ok(), written.error().message);
   CHECK(*written == std::vector<std::filesystem::path>{folder / "new" / "nested" / "model.safetensors"});
   sdk::Result<SafetensorsCheckpoint> checkpoint = SafetensorsCheckpoint::open(folder / "new" / "nested");
@@ -142,8 +146,10 @@ TEST_CASE("saving again removes the files of the earlier layout") {
 TEST_CASE("the sharded writer refuses bad input before writing anything") {
   TemporaryFolder folder;
   const std::string data(8, '\0');
-  const std::vector<SafetensorsTensor> repeated{{"w", DType::f32, {2}, as_bytes(data)}, {"w", DType::f32, {2}, as_bytes(data)}};
-  sdk::Result<std::vector<std::filesystem::path>> written = write_safetensors_checkpoint(folder.path(), repeated, {}, 8);
+  const std::vector<SafetensorsTensor> repeated{{"w", DType::f32, {2}, as_bytes(data)},
+                                                {"w", DType::f32, {2}, as_bytes(data)}};
+  sdk::Result<std::vector<std::filesystem::path>> written =
+      write_safetensors_checkpoint(folder.path(), repeated, {}, 8);
   REQUIRE_FALSE(written.ok());
   CHECK(written.error().message.find("tensor 'w' is given twice") != std::string::npos);
   CHECK_FALSE(write_safetensors_checkpoint(folder.path(), repeated, {}, 0).ok());
@@ -182,14 +188,17 @@ TEST_CASE("broken indexes are refused, naming the index, the shard and the tenso
     index["weight_map"]["model.norm.weight"] = "model-00001-of-00003.safetensors";
     write_file(index_path, index.dump());
     CHECK(checkpoint_refusal(folder) ==
-          index_prefix + "tensor 'model.norm.weight' is mapped to shard 'model-00001-of-00003.safetensors', "
-                         "which does not contain it");
+          index_prefix +
+              "tensor 'model.norm.weight' is mapped to shard 'model-00001-of-00003.safetensors', "
+              "which does not contain it");
   }
   SUBCASE("a shard is corrupt") {
     write_file(folder / "model-00003-of-00003.safetensors", "garbage!garbage");
     const std::string message = checkpoint_refusal(folder);
-    CHECK(message.find("shard 'model-00003-of-00003.safetensors' (holding tensor 'lm_head.weight')") != std::string::npos);
-    CHECK(message.find((folder / "model-00003-of-00003.safetensors").string() + ": header length") != std::string::npos);
+    CHECK(message.find("shard 'model-00003-of-00003.safetensors' (holding tensor 'lm_head.weight')") !=
+          std::string::npos);
+    CHECK(message.find((folder / "model-00003-of-00003.safetensors").string() + ": header length") !=
+          std::string::npos);
   }
   SUBCASE("a shard name leaves the folder") {
     write_file(index_path, R"({"weight_map":{"w":"../model.safetensors"}})");

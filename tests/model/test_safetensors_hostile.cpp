@@ -66,8 +66,9 @@ TEST_CASE("files too short for their header are refused") {
 }
 
 TEST_CASE("headers that are not a JSON object are refused") {
-  check_mentions(refusal_for_header(R"({"w":x)"),
-                 {"header is not valid JSON (near byte 6 of the header: syntax error while parsing value - invalid literal)"});
+  check_mentions(
+      refusal_for_header(R"({"w":x)"),
+      {"header is not valid JSON (near byte 6 of the header: syntax error while parsing value - invalid literal)"});
   check_mentions(refusal_for_header(""), {"header is not valid JSON"});
   check_mentions(refusal_for_header("{" + valid_entry + "} trailing"), {"header is not valid JSON"});
   check_mentions(refusal_for_header("{\"w\xff\":1}"), {"header is not valid JSON"});  // not UTF-8
@@ -77,23 +78,30 @@ TEST_CASE("headers that are not a JSON object are refused") {
   check_mentions(refusal_for_header(R"("text")"), {"the header is a string"});
   // Deep nesting stops at the first token that cannot belong to a header: no recursion, no stack.
   check_mentions(refusal_for_header(std::string(100'000, '[')), {"the header is an array"});
-  check_mentions(refusal_for_header(R"({"w":{"dtype":)" + std::string(100'000, '[')), {"tensor 'w'", "\"dtype\" is an array"});
+  check_mentions(refusal_for_header(R"({"w":{"dtype":)" + std::string(100'000, '[')),
+                 {"tensor 'w'", "\"dtype\" is an array"});
 }
 
 TEST_CASE("missing, unknown, repeated and ill-typed fields are refused with the tensor's name") {
-  check_mentions(refusal_for_header(R"({"w":{"shape":[2],"data_offsets":[0,8]}})"), {"tensor 'w'", "missing field \"dtype\""});
-  check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","data_offsets":[0,8]}})"), {"tensor 'w'", "missing field \"shape\""});
-  check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[2]}})"), {"tensor 'w'", "missing field \"data_offsets\""});
+  check_mentions(refusal_for_header(R"({"w":{"shape":[2],"data_offsets":[0,8]}})"),
+                 {"tensor 'w'", "missing field \"dtype\""});
+  check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","data_offsets":[0,8]}})"),
+                 {"tensor 'w'", "missing field \"shape\""});
+  check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[2]}})"),
+                 {"tensor 'w'", "missing field \"data_offsets\""});
   check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"extra":1}})"),
                  {"tensor 'w'", "unknown field 'extra'"});
   check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}})"),
                  {"tensor 'w'", "field \"dtype\" appears twice"});
   check_mentions(refusal_for_header(R"({"w":3})"), {"tensor 'w'", "entry is a number"});
-  check_mentions(refusal_for_header(R"({"w":{"dtype":32,"shape":[2],"data_offsets":[0,8]}})"), {"tensor 'w'", "\"dtype\" is a number"});
-  check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":"2","data_offsets":[0,8]}})"), {"tensor 'w'", "\"shape\" is a string"});
+  check_mentions(refusal_for_header(R"({"w":{"dtype":32,"shape":[2],"data_offsets":[0,8]}})"),
+                 {"tensor 'w'", "\"dtype\" is a number"});
+  check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":"2","data_offsets":[0,8]}})"),
+                 {"tensor 'w'", "\"shape\" is a string"});
   check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}})"),
                  {"tensor 'w'", "\"shape\" holds a number that is not a 64-bit integer"});
-  check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[[2]],"data_offsets":[0,8]}})"), {"tensor 'w'", "\"shape\" holds an array"});
+  check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[[2]],"data_offsets":[0,8]}})"),
+                 {"tensor 'w'", "\"shape\" holds an array"});
   check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":{"0":8}}})"),
                  {"tensor 'w'", "\"data_offsets\" is an object"});
   check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8]}})"),
@@ -118,15 +126,17 @@ TEST_CASE("negative and overflowing shapes are refused") {
   check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})"),
                  {"tensor 'w'", "overflows 64 bits"});
   // Holding no elements does not excuse a shape whose strides would overflow.
-  check_mentions(refusal_for_header(R"({"w":{"dtype":"U8","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})", ""),
-                 {"tensor 'w'", "overflows 64 bits"});
+  check_mentions(
+      refusal_for_header(R"({"w":{"dtype":"U8","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})", ""),
+      {"tensor 'w'", "overflows 64 bits"});
   // 2^62 elements fit in int64, but not their 2^64 bytes.
   check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,8]}})"),
                  {"tensor 'w'", "overflows 64 bits"});
 }
 
 TEST_CASE("offsets out of range, overlapping, with holes or short of the end are refused") {
-  check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[-1,7]}})"), {"tensor 'w'", "negative offset -1"});
+  check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[-1,7]}})"),
+                 {"tensor 'w'", "negative offset -1"});
   check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})"),
                  {"tensor 'w'", "data_offsets [8, 0] end before they begin"});
   check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})"),
@@ -144,8 +154,9 @@ TEST_CASE("offsets out of range, overlapping, with holes or short of the end are
                                     R"("b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}})",
                                     std::string(20, '\0')),
                  {"data bytes [8, 12) belong to no tensor (a hole before tensor 'b')"});
-  check_mentions(refusal_for_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", std::string(12, '\0')),
-                 {"data bytes [0, 4) belong to no tensor (a hole before tensor 'w')"});
+  check_mentions(
+      refusal_for_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", std::string(12, '\0')),
+      {"data bytes [0, 4) belong to no tensor (a hole before tensor 'w')"});
   check_mentions(refusal_for_header("{" + valid_entry + "}", std::string(12, '\0')),
                  {"data bytes [8, 12) at the end of the file belong to no tensor"});
   check_mentions(refusal_for_header("{}", "x"), {"data bytes [0, 1) at the end of the file"});
@@ -168,13 +179,15 @@ TEST_CASE("ill-formed metadata is refused") {
   check_mentions(refusal_for_header(R"({"__metadata__":5,)" + valid_entry + "}"), {"\"__metadata__\" is a number"});
   check_mentions(refusal_for_header(R"({"__metadata__":{"format":1},)" + valid_entry + "}"),
                  {"\"__metadata__\" value for 'format' is a number"});
-  check_mentions(refusal_for_header(R"({"__metadata__":{"k":"a","k":"b"},)" + valid_entry + "}"), {"has the key 'k' twice"});
+  check_mentions(refusal_for_header(R"({"__metadata__":{"k":"a","k":"b"},)" + valid_entry + "}"),
+                 {"has the key 'k' twice"});
   check_mentions(refusal_for_header(R"({"__metadata__":{},"__metadata__":{},)" + valid_entry + "}"),
                  {"\"__metadata__\" appears twice"});
 }
 
 TEST_CASE("names from a hostile file cannot break the one-line message") {
-  const std::string message = refusal_for_header(R"({"evil\nname\u001b[31m":{"dtype":"BOOL","shape":[8],"data_offsets":[0,8]}})");
+  const std::string message =
+      refusal_for_header(R"({"evil\nname\u001b[31m":{"dtype":"BOOL","shape":[8],"data_offsets":[0,8]}})");
   check_mentions(message, {"tensor 'evil\\x0aname\\x1b[31m'"});
   const std::string long_name(100'000, 'n');
   const std::string long_message =
