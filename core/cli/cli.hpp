@@ -31,5 +31,7 @@ int run_plugins_command(const Arguments& arguments);
 int run_validate_command(const Arguments& arguments);
 int run_run_command(const Arguments& arguments);
 int run_sections_command(const Arguments& arguments);
+int run_init_model_command(const Arguments& arguments);
+int run_eval_command(const Arguments& arguments);
 
 }  // namespace fthost::cli

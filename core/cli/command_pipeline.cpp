@@ -1,5 +1,7 @@
 // `fthost validate FILE [key=value ...]`, `fthost run FILE [key=value ...]` and `fthost sections`.
 
+#include <algorithm>
+#include <cstdio>
 #include <iostream>
 
 #include "cli.hpp"
@@ -7,6 +9,7 @@
 #include "fthost/runtime/host_schema.hpp"
 #include "fthost/runtime/pipeline.hpp"
 #include "option_printer.hpp"
+#include "train/training_run.hpp"
 
 namespace fthost::cli {
 namespace {
@@ -25,8 +28,10 @@ constexpr std::string_view validate_usage =
 constexpr std::string_view run_usage =
     "usage: fthost run PIPELINE.yaml [key.path=value ...] [~key.path ...]\n"
     "\n"
-    "Validates the pipeline (see `fthost validate --help`), composes the strategies and prints the plan.\n"
-    "Training itself is not available in this build yet: after the plan, run says so and exits 4.\n";
+    "Validates the pipeline (see `fthost validate --help`), prints the plan, then trains: full fine-tuning\n"
+    "in f32 on the CPU backend, one line per logged step (loss, learning rate, gradient norm, tokens/s,\n"
+    "memory), evaluation on data.eval when given, and the final model saved as a Hugging Face folder in\n"
+    "OUTPUT_DIR/final. Training data is token JSONL: one {\"input_ids\": [...]} document per line.\n";
 
 constexpr std::string_view sections_usage =
     "usage: fthost sections\n"
@@ -108,10 +113,32 @@ int run_run_command(const Arguments& arguments) {
   if (!validated.errors.empty()) return report_errors(validated.errors);
   std::cout << "Plan\n";
   for (const std::string& line : runtime::describe_plan(*validated.pipeline)) std::cout << "  " << line << "\n";
-  std::cout.flush();
-  return report_error(sdk::Error::not_implemented(
-      "training is not available in this build of fthost yet: the pipeline is valid and the plan above is what "
-      "would run; nothing was trained and nothing was written"));
+  std::cout << std::endl;
+
+  const std::int64_t log_every = validated.pipeline->spec.training.get_int("log_every");
+  train::RunObserver observer;
+  observer.info = [](const std::string& line) { std::cout << line << std::endl; };
+  observer.on_step = [log_every](const train::StepRecord& record, std::int64_t total_steps) {
+    if (record.step % log_every != 0 && record.step != total_steps && record.step != 1) return;
+    std::printf("step %lld/%lld  loss %.4f  lr %.3e  grad-norm %.3f  %.0f tok/s  mem %.1f MiB (peak %.1f)\n",
+                static_cast<long long>(record.step), static_cast<long long>(total_steps), record.loss,
+                record.learning_rate, record.gradient_norm,
+                static_cast<double>(record.tokens) / std::max(record.seconds, 1e-9),
+                static_cast<double>(record.memory.current_bytes) / 1048576.0,
+                static_cast<double>(record.memory.peak_bytes) / 1048576.0);
+    std::fflush(stdout);
+  };
+  observer.on_eval = [](const train::EvalResult& result, std::int64_t step) {
+    std::printf("eval at step %lld: loss %.4f  perplexity %.3f  (%lld predictions)\n", static_cast<long long>(step),
+                result.loss, result.perplexity, static_cast<long long>(result.predictions));
+    std::fflush(stdout);
+  };
+  sdk::Result<train::RunSummary> summary = train::run_training(*validated.pipeline, observer);
+  if (!summary) return report_error(summary.error());
+  std::printf("trained %lld steps in %.1f s: loss %.4f -> %.4f; model saved to %s\n",
+              static_cast<long long>(summary->steps), summary->seconds, summary->first_loss, summary->last_loss,
+              summary->final_model.string().c_str());
+  return exit_ok;
 }
 
 int run_sections_command(const Arguments& arguments) {

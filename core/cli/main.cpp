@@ -29,7 +29,9 @@ constexpr std::string_view commands_help =
     "  plugins describe NAME        one plugin's status and every option (type, default, range, meaning)\n"
     "  sections                     every key of the host sections: model, data, training, output\n"
     "  validate PIPELINE [k=v ...]  check a pipeline without loading anything heavy\n"
-    "  run PIPELINE [k=v ...]       validate, compose the strategies and print the plan (training: not yet)\n"
+    "  run PIPELINE [k=v ...]       validate, print the plan and train (full fine-tuning in f32 on CPU)\n"
+    "  init-model --config F --out DIR [--seed N]   a randomly initialised model folder\n"
+    "  eval --model DIR --data FILE [--json]        mean token loss and perplexity on token JSONL\n"
     "\n"
     "Run `fthost COMMAND --help` for a command's own help.\n"
     "\n"
@@ -95,12 +97,14 @@ int dispatch(const std::vector<std::string>& all_arguments) {
   if (command == "validate") return run_validate_command(arguments);
   if (command == "run") return run_run_command(arguments);
   if (command == "sections") return run_sections_command(arguments);
+  if (command == "init-model") return run_init_model_command(arguments);
+  if (command == "eval") return run_eval_command(arguments);
   if (command == "help") {
     std::cout << commands_help << "\n" << global;
     return exit_ok;
   }
   return report_error(sdk::Error::invalid_input("command line: unknown command '" + command +
-                                                "' (commands: plugins, sections, validate, run; see `fthost --help`)"));
+                                                "' (commands: plugins, sections, validate, run, init-model, eval; see `fthost --help`)"));
 }
 
 }  // namespace

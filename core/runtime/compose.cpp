@@ -64,6 +64,23 @@ Composition compose_pipeline(PipelineSpec spec) {
         pipeline.spec.file.string() + ": model.backend: cuda is not available in this build of fthost yet; "
                                       "use 'cpu' or 'auto'"));
   }
+  // Host features this version does not have yet: refused here rather than silently ignored.
+  const std::string& format = pipeline.spec.data.get_string("format");
+  if (format != "auto" && format != "tokens") {
+    composition.errors.push_back(Error::not_implemented(
+        pipeline.spec.file.string() + ": data.format: " + format +
+        " needs a tokenizer, which this version does not have yet; use token JSONL ({\"input_ids\": [...]} per "
+        "line) with format tokens"));
+  }
+  if (pipeline.spec.data.get_bool("skip_bad_lines")) {
+    composition.errors.push_back(Error::not_implemented(pipeline.spec.file.string() +
+                                                        ": data.skip_bad_lines: true is not implemented yet"));
+  }
+  if (pipeline.spec.output.get_int("save_every") > 0) {
+    composition.errors.push_back(Error::not_implemented(
+        pipeline.spec.file.string() +
+        ": output.save_every: periodic checkpoints are not implemented yet (the final model is saved at the end)"));
+  }
   pipeline.facts.backend = sdk::BackendKind::cpu;
   LaunchRanks ranks = launch_ranks_from_environment();
   pipeline.facts.world_size = ranks.world_size;

@@ -1,0 +1,108 @@
+// `fthost init-model` and `fthost eval`: make a model folder, measure a model on data.
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+
+#include "backend/cpu/cpu_backend.hpp"
+#include "cli.hpp"
+#include "model/model_weights.hpp"
+#include "train/training_run.hpp"
+
+namespace po = boost::program_options;
+
+namespace fthost::cli {
+namespace {
+
+// Parses a sub-command's options; an error or --help ends the command with its exit code.
+std::optional<int> parse_options(const Arguments& arguments, const po::options_description& options,
+                                 std::string_view usage, po::variables_map& variables) {
+  try {
+    po::store(po::command_line_parser(arguments).options(options).run(), variables);
+    if (variables.count("help") > 0) {
+      std::cout << usage << "\n" << options;
+      return exit_ok;
+    }
+    po::notify(variables);
+  } catch (const po::error& failure) {
+    return report_error(sdk::Error::invalid_input(std::string("command line: ") + failure.what()));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int run_init_model_command(const Arguments& arguments) {
+  std::string config_path;
+  std::string out;
+  std::uint64_t seed = 0;
+  po::options_description options("init-model options");
+  options.add_options()("help,h", "show this help")("config", po::value(&config_path)->required(),
+                                                     "a Hugging Face config.json (llama, mistral, qwen2, gpt2)")(
+      "out", po::value(&out)->required(), "folder to write: config.json + model.safetensors")(
+      "seed", po::value(&seed)->default_value(0), "seed of the random initialisation");
+  po::variables_map variables;
+  if (auto done = parse_options(arguments, options,
+                                "usage: fthost init-model --config CONFIG.json --out DIR [--seed N]\n\n"
+                                "Writes a randomly initialised model (Hugging Face's initialisation) as a model folder.\n",
+                                variables)) {
+    return *done;
+  }
+  std::ifstream stream(config_path);
+  if (!stream) return report_error(sdk::Error::invalid_input(config_path + ": cannot read"));
+  std::stringstream text;
+  text << stream.rdbuf();
+  sdk::Result<model::ModelConfig> config = model::parse_model_config(text.str(), config_path);
+  if (!config) return report_error(config.error());
+  auto backend = backend::make_cpu_backend();
+  model::Transformer transformer(*config, *backend);
+  model::initialize_transformer(transformer, seed);
+  auto saved = model::save_transformer(transformer, out);
+  if (!saved) return report_error(saved.error());
+  std::cout << "wrote " << out << ": " << config->model_type << ", " << transformer.layout().total_elements()
+            << " parameters (f32), seed " << seed << "\n";
+  return exit_ok;
+}
+
+int run_eval_command(const Arguments& arguments) {
+  std::string model_path;
+  std::string data_path;
+  std::int64_t seq_len = 0;
+  std::int64_t batch_size = 4;
+  po::options_description options("eval options");
+  options.add_options()("help,h", "show this help")("model", po::value(&model_path)->required(),
+                                                     "Hugging Face model folder")(
+      "data", po::value(&data_path)->required(), "JSONL with one {\"input_ids\": [...]} document per line")(
+      "json", "print {\"loss\":..., \"perplexity\":..., \"tokens\":...}")(
+      "seq-len", po::value(&seq_len)->default_value(0), "row length; 0: the model's max_position_embeddings")(
+      "batch-size", po::value(&batch_size)->default_value(4), "rows per forward pass");
+  po::variables_map variables;
+  if (auto done = parse_options(arguments, options,
+                                "usage: fthost eval --model DIR --data FILE [--json]\n\n"
+                                "Mean next-token loss and perplexity over every prediction inside each document\n"
+                                "(never across documents). tokens = the number of predictions.\n",
+                                variables)) {
+    return *done;
+  }
+  if (batch_size < 1) return report_error(sdk::Error::invalid_input("command line: --batch-size must be at least 1"));
+  auto backend = backend::make_cpu_backend();
+  auto loaded = model::load_transformer(model_path, *backend);
+  if (!loaded) return report_error(loaded.error());
+  model::Transformer& transformer = **loaded;
+  if (seq_len <= 0) seq_len = transformer.config().max_position_embeddings;
+  auto result = train::evaluate_tokens_file(transformer, data_path, seq_len, batch_size);
+  if (!result) return report_error(result.error());
+  if (variables.count("json") > 0) {
+    std::printf("{\"loss\": %.17g, \"perplexity\": %.17g, \"tokens\": %lld}\n", result->loss, result->perplexity,
+                static_cast<long long>(result->predictions));
+  } else {
+    std::printf("loss %.6f  perplexity %.4f  tokens %lld\n", result->loss, result->perplexity,
+                static_cast<long long>(result->predictions));
+  }
+  return exit_ok;
+}
+
+}  // namespace fthost::cli

@@ -1,0 +1,45 @@
+#pragma once
+// A batch of token rows as the model consumes it. Each row holds one or more whole documents
+// (packing); attention and next-token targets never cross a document boundary.
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "backend/backend.hpp"
+
+namespace fthost::model {
+
+inline constexpr std::int32_t ignored_target = -100;  // PyTorch's ignore_index
+
+// Host-side rows, built by the data layer.
+struct HostBatch {
+  std::int64_t batch_size = 0;  // B
+  std::int64_t seq_len = 0;     // T
+  std::vector<std::int32_t> input_ids;  // [B*T]
+  std::vector<std::int32_t> targets;    // [B*T]: the next token of the same document, or ignored_target
+  std::vector<std::int32_t> positions;  // [B*T]: position within the document (restarts at 0)
+  std::vector<std::int32_t> doc_start;  // [B*T]: index within the row of the document's first token
+
+  // Appends one row made of `documents` (each a token list) placed one after another and padded
+  // with `pad_id` to seq_len; pad tokens form their own ignored documents. The documents must fit.
+  void add_row(std::span<const std::vector<std::int32_t>> documents, std::int32_t pad_id = 0);
+  std::int64_t target_count() const;  // predictions that count towards the loss
+};
+
+// The same rows on a device.
+struct Batch {
+  std::int64_t batch_size = 0;
+  std::int64_t seq_len = 0;
+  backend::Tensor input_ids;  // [B,T] i32
+  backend::Tensor targets;    // [B,T] i32
+  backend::Tensor positions;  // [B,T] i32
+  backend::Tensor doc_start;  // [B,T] i32
+  std::int64_t target_count = 0;
+
+  std::int64_t rows() const { return batch_size * seq_len; }
+};
+
+Batch upload_batch(backend::Backend& backend, const HostBatch& host);
+
+}  // namespace fthost::model

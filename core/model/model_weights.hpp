@@ -1,0 +1,33 @@
+#pragma once
+// Model weights in and out of Hugging Face folders, and random initialisation.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "fthost/sdk/error.hpp"
+#include "model/transformer.hpp"
+
+namespace fthost::model {
+
+// Reads config.json and every parameter from model.safetensors (or its sharded index) into a new
+// Transformer on `backend`. F32, F16 and BF16 tensors are converted to f32. Refused with one
+// line naming the file and tensor: a missing tensor, a wrong shape, a non-float dtype. Tensors
+// the model does not use are listed in `ignored` when given, except those Hugging Face itself
+// saves without using (attention mask buffers, rotary inv_freq, the lm_head copy of a tied model).
+sdk::Result<std::unique_ptr<Transformer>> load_transformer(const std::filesystem::path& folder,
+                                                           backend::Backend& backend,
+                                                           std::vector<std::string>* ignored = nullptr);
+
+// Writes config.json and model.safetensors (f32) to `folder` as Hugging Face lays them out,
+// each file atomically (GPT-2's Conv1D weights transposed back to [in, out]).
+sdk::Result<std::vector<std::filesystem::path>> save_transformer(const Transformer& model,
+                                                                 const std::filesystem::path& folder);
+
+// Hugging Face's initialisation (LlamaPreTrainedModel / GPT2PreTrainedModel._init_weights):
+// linear weights and embeddings ~ N(0, initializer_range), GPT-2's residual projections scaled by
+// 1/sqrt(2 * n_layer), norm weights 1, biases 0. Deterministic for a seed on every platform.
+void initialize_transformer(Transformer& model, std::uint64_t seed);
+
+}  // namespace fthost::model

@@ -1,0 +1,273 @@
+#include "model/transformer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "model/rope.hpp"
+#include "model/transformer_buffers.hpp"
+
+namespace fthost::model {
+
+using backend::DType;
+using backend::Tensor;
+
+Transformer::Transformer(ModelConfig config, backend::Backend& backend)
+    : config_(std::move(config)), backend_(backend), layout_(config_), parameters_(layout_, backend_) {
+  if (config_.architecture == Architecture::llama) {
+    std::vector<float> frequencies = rotary_inverse_frequencies(config_);
+    inv_freq_ = backend_.empty(DType::f32, {static_cast<std::int64_t>(frequencies.size())});
+    backend_.upload(inv_freq_, frequencies.data());
+  }
+}
+
+Transformer::~Transformer() = default;
+
+std::string Transformer::layer_prefix(std::int64_t layer) const {
+  return (config_.architecture == Architecture::llama ? "model.layers." : "transformer.h.") + std::to_string(layer) + ".";
+}
+
+const std::string& Transformer::head_weight_name() const {
+  static const std::string untied = "lm_head.weight";
+  static const std::string llama_tied = "model.embed_tokens.weight";
+  static const std::string gpt2_tied = "transformer.wte.weight";
+  if (!config_.tie_word_embeddings) return untied;
+  return config_.architecture == Architecture::llama ? llama_tied : gpt2_tied;
+}
+
+Tensor Transformer::weight(const std::string& name) const { return parameters_.get(name); }
+
+Tensor Transformer::optional_weight(const std::string& name) const {
+  return layout_.find(name) != nullptr ? parameters_.get(name) : Tensor{};
+}
+
+Tensor Transformer::gradient(ParameterSet& gradients, const std::string& name) const {
+  return layout_.find(name) != nullptr ? gradients.get(name) : Tensor{};
+}
+
+std::vector<sdk::LinearSite> Transformer::linear_sites() const {
+  std::vector<sdk::LinearSite> sites;
+  const std::int64_t C = config_.hidden_size;
+  const std::int64_t F = config_.intermediate_size;
+  auto add = [&](std::string name, std::int64_t in, std::int64_t out, bool bias, sdk::SiteRole role) {
+    sdk::LinearSite site;
+    site.name = std::move(name);
+    site.in_features = in;
+    site.out_features = out;
+    site.has_bias = bias;
+    site.role = role;
+    sites.push_back(std::move(site));
+  };
+  for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) {
+    std::string prefix = layer_prefix(layer);
+    if (config_.architecture == Architecture::llama) {
+      add(prefix + "self_attn.q_proj", C, config_.q_size(), config_.qkv_bias, sdk::SiteRole::column);
+      add(prefix + "self_attn.k_proj", C, config_.kv_size(), config_.qkv_bias, sdk::SiteRole::column);
+      add(prefix + "self_attn.v_proj", C, config_.kv_size(), config_.qkv_bias, sdk::SiteRole::column);
+      add(prefix + "self_attn.o_proj", config_.q_size(), C, config_.o_bias, sdk::SiteRole::row);
+      add(prefix + "mlp.gate_proj", C, F, config_.mlp_bias, sdk::SiteRole::column);
+      add(prefix + "mlp.up_proj", C, F, config_.mlp_bias, sdk::SiteRole::column);
+      add(prefix + "mlp.down_proj", F, C, config_.mlp_bias, sdk::SiteRole::row);
+    } else {
+      add(prefix + "attn.c_attn", C, 3 * C, true, sdk::SiteRole::column);
+      add(prefix + "attn.c_proj", C, C, true, sdk::SiteRole::row);
+      add(prefix + "mlp.c_fc", C, F, true, sdk::SiteRole::column);
+      add(prefix + "mlp.c_proj", F, C, true, sdk::SiteRole::row);
+    }
+  }
+  add("lm_head", C, config_.vocab_size, false, sdk::SiteRole::column);
+  sites.back().is_output_head = true;
+  return sites;
+}
+
+bool Transformer::recomputed(std::int64_t layer) const {
+  return checkpointing_.enabled && layer % std::max<std::int64_t>(1, checkpointing_.every_n_layers) == 0;
+}
+
+Transformer::LayerActivations& Transformer::activations_for(std::int64_t layer) {
+  return recomputed(layer) ? buffers_->scratch : buffers_->layers[static_cast<std::size_t>(layer)];
+}
+
+void Transformer::ensure_buffers(const Batch& batch) {
+  if (buffers_ && buffers_->batch_size == batch.batch_size && buffers_->seq_len == batch.seq_len) {
+    bool layout_matches = true;
+    for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) {
+      if (buffers_->layers[static_cast<std::size_t>(layer)].norm1_out.defined() == recomputed(layer)) {
+        layout_matches = false;
+      }
+    }
+    if (layout_matches) return;
+  }
+  buffers_.reset();  // return the old buffers before allocating new ones: peak memory stays honest
+  auto buffers = std::make_unique<Buffers>();
+  const std::int64_t B = batch.batch_size;
+  const std::int64_t T = batch.seq_len;
+  const std::int64_t N = B * T;
+  const std::int64_t C = config_.hidden_size;
+  const std::int64_t F = config_.intermediate_size;
+  const bool gpt2 = config_.architecture == Architecture::gpt2;
+  auto f32 = [&](backend::Shape shape) { return backend_.empty(DType::f32, std::move(shape)); };
+
+  buffers->batch_size = B;
+  buffers->seq_len = T;
+  for (std::int64_t i = 0; i <= config_.num_layers; ++i) buffers->residual.push_back(f32({N, C}));
+  auto allocate = [&](LayerActivations& saved) {
+    saved.norm1_out = f32({N, C});
+    saved.norm1_rstd = f32({N});
+    if (gpt2) {
+      saved.norm1_mean = f32({N});
+      saved.qkv = f32({N, 3 * C});
+    }
+    saved.q = f32({N, config_.q_size()});
+    saved.k = f32({N, config_.kv_size()});
+    saved.v = f32({N, config_.kv_size()});
+    saved.attention = f32({N, config_.q_size()});
+    saved.lse = f32({B, config_.num_heads, T});
+    saved.residual_mid = f32({N, C});
+    saved.norm2_out = f32({N, C});
+    saved.norm2_rstd = f32({N});
+    if (gpt2) saved.norm2_mean = f32({N});
+    saved.gate_or_fc = f32({N, F});
+    if (!gpt2) saved.up = f32({N, F});
+    saved.activated = f32({N, F});
+  };
+  buffers->layers.resize(static_cast<std::size_t>(config_.num_layers));
+  bool any_recomputed = false;
+  for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) {
+    if (recomputed(layer)) {
+      any_recomputed = true;
+    } else {
+      allocate(buffers->layers[static_cast<std::size_t>(layer)]);
+    }
+  }
+  if (any_recomputed) allocate(buffers->scratch);
+  if (gpt2) buffers->positions_embedded = f32({N, C});
+  buffers->final_out = f32({N, C});
+  buffers->final_rstd = f32({N});
+  if (gpt2) buffers->final_mean = f32({N});
+
+  buffers->d_residual = f32({N, C});
+  buffers->d_norm_out = f32({N, C});
+  buffers->d_q = f32({N, config_.q_size()});
+  buffers->d_k = f32({N, config_.kv_size()});
+  buffers->d_v = f32({N, config_.kv_size()});
+  buffers->d_attention = f32({N, config_.q_size()});
+  if (gpt2) buffers->d_qkv = f32({N, 3 * C});
+  buffers->d_gate_or_fc = f32({N, F});
+  if (!gpt2) buffers->d_up = f32({N, F});
+  buffers->d_activated = f32({N, F});
+  buffers->d_final = f32({N, C});
+
+  // Logits are computed for at most ~4M elements (16 MB) of rows at a time.
+  buffers->chunk_rows = std::clamp<std::int64_t>((std::int64_t{1} << 22) / config_.vocab_size, 1, N);
+  buffers->logits_chunk = f32({buffers->chunk_rows, config_.vocab_size});
+  buffers->losses_chunk = f32({buffers->chunk_rows});
+  buffers_ = std::move(buffers);
+}
+
+void Transformer::forward_embeddings(const Batch& batch) {
+  const std::int64_t N = batch.rows();
+  Tensor ids = batch.input_ids.reshape({N});
+  if (config_.architecture == Architecture::llama) {
+    backend_.embedding_forward(buffers_->residual[0], ids, weight("model.embed_tokens.weight"));
+    return;
+  }
+  backend_.embedding_forward(buffers_->residual[0], ids, weight("transformer.wte.weight"));
+  backend_.embedding_forward(buffers_->positions_embedded, batch.positions.reshape({N}), weight("transformer.wpe.weight"));
+  backend_.add_inplace(buffers_->residual[0], buffers_->positions_embedded);
+}
+
+void Transformer::backward_embeddings(const Batch& batch, ParameterSet& gradients) {
+  const std::int64_t N = batch.rows();
+  const std::string& table = config_.architecture == Architecture::llama ? "model.embed_tokens.weight"
+                                                                         : "transformer.wte.weight";
+  backend_.embedding_backward(gradient(gradients, table), batch.input_ids.reshape({N}), buffers_->d_residual);
+  if (config_.architecture == Architecture::gpt2) {
+    backend_.embedding_backward(gradient(gradients, "transformer.wpe.weight"), batch.positions.reshape({N}),
+                                buffers_->d_residual);
+  }
+}
+
+void Transformer::forward_final_norm() {
+  Tensor last = buffers_->residual.back();
+  auto eps = static_cast<float>(config_.norm_eps);
+  if (config_.architecture == Architecture::llama) {
+    backend_.rmsnorm_forward(buffers_->final_out, buffers_->final_rstd, last, weight("model.norm.weight"), eps);
+  } else {
+    backend_.layernorm_forward(buffers_->final_out, buffers_->final_mean, buffers_->final_rstd, last,
+                               weight("transformer.ln_f.weight"), weight("transformer.ln_f.bias"), eps);
+  }
+}
+
+void Transformer::backward_final_norm(ParameterSet& gradients) {
+  Tensor last = buffers_->residual.back();
+  backend_.fill(buffers_->d_residual, 0.0f);
+  if (config_.architecture == Architecture::llama) {
+    backend_.rmsnorm_backward(buffers_->d_residual, gradient(gradients, "model.norm.weight"), buffers_->d_final, last,
+                              weight("model.norm.weight"), buffers_->final_rstd);
+  } else {
+    backend_.layernorm_backward(buffers_->d_residual, gradient(gradients, "transformer.ln_f.weight"),
+                                gradient(gradients, "transformer.ln_f.bias"), buffers_->d_final, last,
+                                weight("transformer.ln_f.weight"), buffers_->final_mean, buffers_->final_rstd);
+  }
+}
+
+double Transformer::head_loss(const Batch& batch, ParameterSet* gradients, float gradient_scale) {
+  const std::int64_t N = batch.rows();
+  Tensor targets = batch.targets.reshape({N});
+  Tensor head = weight(head_weight_name());
+  Tensor d_head = gradients != nullptr ? gradient(*gradients, head_weight_name()) : Tensor{};
+  if (gradients != nullptr) backend_.fill(buffers_->d_final, 0.0f);
+  std::vector<float> losses(static_cast<std::size_t>(buffers_->chunk_rows));
+  double loss_sum = 0.0;
+  for (std::int64_t first = 0; first < N; first += buffers_->chunk_rows) {
+    const std::int64_t count = std::min(buffers_->chunk_rows, N - first);
+    Tensor hidden = buffers_->final_out.rows(first, count);
+    Tensor logits = buffers_->logits_chunk.rows(0, count);
+    Tensor chunk_losses = buffers_->losses_chunk.rows(0, count);
+    backend_.linear_forward(logits, hidden, head, Tensor{});
+    backend_.cross_entropy_rows(chunk_losses, logits, targets.rows(first, count),
+                                gradients != nullptr ? gradient_scale : 0.0f);
+    backend_.download(losses.data(), chunk_losses);
+    for (std::int64_t i = 0; i < count; ++i) loss_sum += static_cast<double>(losses[static_cast<std::size_t>(i)]);
+    if (gradients != nullptr) {
+      // `logits` now holds d(loss)/d(logits) for these rows.
+      backend_.linear_backward(buffers_->d_final.rows(first, count), d_head, Tensor{}, logits, hidden, head);
+    }
+  }
+  return loss_sum;
+}
+
+double Transformer::forward_backward(const Batch& batch, ParameterSet* gradients, float gradient_scale) {
+  if (batch.seq_len > config_.max_position_embeddings && config_.architecture == Architecture::gpt2) {
+    throw std::invalid_argument("sequence length " + std::to_string(batch.seq_len) + " exceeds n_positions " +
+                                std::to_string(config_.max_position_embeddings));
+  }
+  ensure_buffers(batch);
+  forward_embeddings(batch);
+  for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) forward_layer(layer, batch, activations_for(layer));
+  forward_final_norm();
+  double loss = head_loss(batch, gradients, gradient_scale);
+  if (gradients == nullptr) return loss;
+
+  backward_final_norm(*gradients);
+  for (std::int64_t layer = config_.num_layers - 1; layer >= 0; --layer) {
+    LayerActivations& saved = activations_for(layer);
+    if (recomputed(layer)) forward_layer(layer, batch, saved);  // rewrites residual[layer+1] identically
+    backward_layer(layer, batch, saved, *gradients);
+  }
+  backward_embeddings(batch, *gradients);
+  return loss;
+}
+
+Tensor Transformer::logits(const Batch& batch) {
+  ensure_buffers(batch);
+  forward_embeddings(batch);
+  for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) forward_layer(layer, batch, activations_for(layer));
+  forward_final_norm();
+  Tensor out = backend_.empty(DType::f32, {batch.rows(), config_.vocab_size});
+  backend_.linear_forward(out, buffers_->final_out, weight(head_weight_name()), Tensor{});
+  return out;
+}
+
+}  // namespace fthost::model

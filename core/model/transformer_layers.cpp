@@ -1,0 +1,180 @@
+// One transformer block's forward and backward, for the Llama family and for GPT-2.
+// Shapes: N = B*T rows, C hidden, H query heads, KV key/value heads, D head size, F MLP hidden.
+
+#include <cmath>
+
+#include "model/transformer.hpp"
+#include "model/transformer_buffers.hpp"
+
+namespace fthost::model {
+
+using backend::RotaryDirection;
+using backend::Tensor;
+
+void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerActivations& saved) {
+  const std::string prefix = layer_prefix(layer);
+  const Tensor& input = buffers_->residual[static_cast<std::size_t>(layer)];
+  const Tensor& output = buffers_->residual[static_cast<std::size_t>(layer) + 1];
+  const std::int64_t B = batch.batch_size;
+  const std::int64_t T = batch.seq_len;
+  const std::int64_t N = B * T;
+  const std::int64_t D = config_.head_dim;
+  const auto eps = static_cast<float>(config_.norm_eps);
+  const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  Tensor q_heads = saved.q.reshape({B, T, config_.num_heads, D});
+  Tensor k_heads = saved.k.reshape({B, T, config_.num_kv_heads, D});
+  Tensor v_heads = saved.v.reshape({B, T, config_.num_kv_heads, D});
+  Tensor attention_heads = saved.attention.reshape({B, T, config_.num_heads, D});
+
+  if (config_.architecture == Architecture::llama) {
+    // attention: x -> rmsnorm -> q, k, v -> rotate q, k -> attend -> o_proj -> + x
+    backend_.rmsnorm_forward(saved.norm1_out, saved.norm1_rstd, input, weight(prefix + "input_layernorm.weight"), eps);
+    backend_.linear_forward(saved.q, saved.norm1_out, weight(prefix + "self_attn.q_proj.weight"),
+                            optional_weight(prefix + "self_attn.q_proj.bias"));
+    backend_.linear_forward(saved.k, saved.norm1_out, weight(prefix + "self_attn.k_proj.weight"),
+                            optional_weight(prefix + "self_attn.k_proj.bias"));
+    backend_.linear_forward(saved.v, saved.norm1_out, weight(prefix + "self_attn.v_proj.weight"),
+                            optional_weight(prefix + "self_attn.v_proj.bias"));
+    Tensor positions = batch.positions.reshape({N});
+    backend_.rotary_inplace(saved.q.reshape({N, config_.num_heads, D}), positions, inv_freq_, RotaryDirection::forward);
+    backend_.rotary_inplace(saved.k.reshape({N, config_.num_kv_heads, D}), positions, inv_freq_,
+                            RotaryDirection::forward);
+    backend_.attention_forward(attention_heads, saved.lse, q_heads, k_heads, v_heads, batch.doc_start, scale);
+    backend_.linear_forward(saved.residual_mid, saved.attention, weight(prefix + "self_attn.o_proj.weight"),
+                            optional_weight(prefix + "self_attn.o_proj.bias"));
+    backend_.add_inplace(saved.residual_mid, input);
+    // MLP: x -> rmsnorm -> silu(gate) * up -> down_proj -> + x
+    backend_.rmsnorm_forward(saved.norm2_out, saved.norm2_rstd, saved.residual_mid,
+                             weight(prefix + "post_attention_layernorm.weight"), eps);
+    backend_.linear_forward(saved.gate_or_fc, saved.norm2_out, weight(prefix + "mlp.gate_proj.weight"),
+                            optional_weight(prefix + "mlp.gate_proj.bias"));
+    backend_.linear_forward(saved.up, saved.norm2_out, weight(prefix + "mlp.up_proj.weight"),
+                            optional_weight(prefix + "mlp.up_proj.bias"));
+    backend_.swiglu_forward(saved.activated, saved.gate_or_fc, saved.up);
+    backend_.linear_forward(output, saved.activated, weight(prefix + "mlp.down_proj.weight"),
+                            optional_weight(prefix + "mlp.down_proj.bias"));
+    backend_.add_inplace(output, saved.residual_mid);
+    return;
+  }
+
+  // GPT-2 attention: x -> layernorm -> c_attn [q|k|v] -> attend -> c_proj -> + x
+  const std::int64_t C = config_.hidden_size;
+  backend_.layernorm_forward(saved.norm1_out, saved.norm1_mean, saved.norm1_rstd, input, weight(prefix + "ln_1.weight"),
+                             weight(prefix + "ln_1.bias"), eps);
+  backend_.linear_forward(saved.qkv, saved.norm1_out, weight(prefix + "attn.c_attn.weight"),
+                          weight(prefix + "attn.c_attn.bias"));
+  backend_.copy_columns(saved.q, saved.qkv, 0);
+  backend_.copy_columns(saved.k, saved.qkv, C);
+  backend_.copy_columns(saved.v, saved.qkv, 2 * C);
+  backend_.attention_forward(attention_heads, saved.lse, q_heads, k_heads, v_heads, batch.doc_start, scale);
+  backend_.linear_forward(saved.residual_mid, saved.attention, weight(prefix + "attn.c_proj.weight"),
+                          weight(prefix + "attn.c_proj.bias"));
+  backend_.add_inplace(saved.residual_mid, input);
+  // MLP: x -> layernorm -> c_fc -> gelu -> c_proj -> + x
+  backend_.layernorm_forward(saved.norm2_out, saved.norm2_mean, saved.norm2_rstd, saved.residual_mid,
+                             weight(prefix + "ln_2.weight"), weight(prefix + "ln_2.bias"), eps);
+  backend_.linear_forward(saved.gate_or_fc, saved.norm2_out, weight(prefix + "mlp.c_fc.weight"),
+                          weight(prefix + "mlp.c_fc.bias"));
+  backend_.gelu_forward(saved.activated, saved.gate_or_fc);
+  backend_.linear_forward(output, saved.activated, weight(prefix + "mlp.c_proj.weight"),
+                          weight(prefix + "mlp.c_proj.bias"));
+  backend_.add_inplace(output, saved.residual_mid);
+}
+
+// On entry buffers_->d_residual holds d(loss)/d(block output); on exit d(loss)/d(block input).
+// The residual connections make the block's output gradient flow unchanged into both the
+// residual_mid and the input gradients, so d_residual is updated in place.
+void Transformer::backward_layer(std::int64_t layer, const Batch& batch, LayerActivations& saved,
+                                 ParameterSet& gradients) {
+  const std::string prefix = layer_prefix(layer);
+  const Tensor& input = buffers_->residual[static_cast<std::size_t>(layer)];
+  Buffers& b = *buffers_;
+  const std::int64_t B = batch.batch_size;
+  const std::int64_t T = batch.seq_len;
+  const std::int64_t N = B * T;
+  const std::int64_t D = config_.head_dim;
+  const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  auto grad = [&](const std::string& name) { return gradient(gradients, prefix + name); };
+  auto zero = [&](const Tensor& tensor) { backend_.fill(tensor, 0.0f); };
+  Tensor q_heads = saved.q.reshape({B, T, config_.num_heads, D});
+  Tensor k_heads = saved.k.reshape({B, T, config_.num_kv_heads, D});
+  Tensor v_heads = saved.v.reshape({B, T, config_.num_kv_heads, D});
+  Tensor attention_heads = saved.attention.reshape({B, T, config_.num_heads, D});
+  Tensor d_attention_heads = b.d_attention.reshape({B, T, config_.num_heads, D});
+
+  if (config_.architecture == Architecture::llama) {
+    // MLP
+    zero(b.d_activated);
+    backend_.linear_backward(b.d_activated, grad("mlp.down_proj.weight"), grad("mlp.down_proj.bias"), b.d_residual,
+                             saved.activated, weight(prefix + "mlp.down_proj.weight"));
+    zero(b.d_gate_or_fc);
+    zero(b.d_up);
+    backend_.swiglu_backward(b.d_gate_or_fc, b.d_up, b.d_activated, saved.gate_or_fc, saved.up);
+    zero(b.d_norm_out);
+    backend_.linear_backward(b.d_norm_out, grad("mlp.gate_proj.weight"), grad("mlp.gate_proj.bias"), b.d_gate_or_fc,
+                             saved.norm2_out, weight(prefix + "mlp.gate_proj.weight"));
+    backend_.linear_backward(b.d_norm_out, grad("mlp.up_proj.weight"), grad("mlp.up_proj.bias"), b.d_up,
+                             saved.norm2_out, weight(prefix + "mlp.up_proj.weight"));
+    backend_.rmsnorm_backward(b.d_residual, grad("post_attention_layernorm.weight"), b.d_norm_out, saved.residual_mid,
+                              weight(prefix + "post_attention_layernorm.weight"), saved.norm2_rstd);
+    // attention
+    zero(b.d_attention);
+    backend_.linear_backward(b.d_attention, grad("self_attn.o_proj.weight"), grad("self_attn.o_proj.bias"),
+                             b.d_residual, saved.attention, weight(prefix + "self_attn.o_proj.weight"));
+    zero(b.d_q);
+    zero(b.d_k);
+    zero(b.d_v);
+    backend_.attention_backward(b.d_q.reshape({B, T, config_.num_heads, D}),
+                                b.d_k.reshape({B, T, config_.num_kv_heads, D}),
+                                b.d_v.reshape({B, T, config_.num_kv_heads, D}), d_attention_heads, q_heads, k_heads,
+                                v_heads, attention_heads, saved.lse, batch.doc_start, scale);
+    Tensor positions = batch.positions.reshape({N});
+    backend_.rotary_inplace(b.d_q.reshape({N, config_.num_heads, D}), positions, inv_freq_, RotaryDirection::inverse);
+    backend_.rotary_inplace(b.d_k.reshape({N, config_.num_kv_heads, D}), positions, inv_freq_,
+                            RotaryDirection::inverse);
+    zero(b.d_norm_out);
+    backend_.linear_backward(b.d_norm_out, grad("self_attn.q_proj.weight"), grad("self_attn.q_proj.bias"), b.d_q,
+                             saved.norm1_out, weight(prefix + "self_attn.q_proj.weight"));
+    backend_.linear_backward(b.d_norm_out, grad("self_attn.k_proj.weight"), grad("self_attn.k_proj.bias"), b.d_k,
+                             saved.norm1_out, weight(prefix + "self_attn.k_proj.weight"));
+    backend_.linear_backward(b.d_norm_out, grad("self_attn.v_proj.weight"), grad("self_attn.v_proj.bias"), b.d_v,
+                             saved.norm1_out, weight(prefix + "self_attn.v_proj.weight"));
+    backend_.rmsnorm_backward(b.d_residual, grad("input_layernorm.weight"), b.d_norm_out, input,
+                              weight(prefix + "input_layernorm.weight"), saved.norm1_rstd);
+    return;
+  }
+
+  const std::int64_t C = config_.hidden_size;
+  // MLP
+  zero(b.d_activated);
+  backend_.linear_backward(b.d_activated, grad("mlp.c_proj.weight"), grad("mlp.c_proj.bias"), b.d_residual,
+                           saved.activated, weight(prefix + "mlp.c_proj.weight"));
+  zero(b.d_gate_or_fc);
+  backend_.gelu_backward(b.d_gate_or_fc, b.d_activated, saved.gate_or_fc);
+  zero(b.d_norm_out);
+  backend_.linear_backward(b.d_norm_out, grad("mlp.c_fc.weight"), grad("mlp.c_fc.bias"), b.d_gate_or_fc,
+                           saved.norm2_out, weight(prefix + "mlp.c_fc.weight"));
+  backend_.layernorm_backward(b.d_residual, grad("ln_2.weight"), grad("ln_2.bias"), b.d_norm_out, saved.residual_mid,
+                              weight(prefix + "ln_2.weight"), saved.norm2_mean, saved.norm2_rstd);
+  // attention
+  zero(b.d_attention);
+  backend_.linear_backward(b.d_attention, grad("attn.c_proj.weight"), grad("attn.c_proj.bias"), b.d_residual,
+                           saved.attention, weight(prefix + "attn.c_proj.weight"));
+  zero(b.d_q);
+  zero(b.d_k);
+  zero(b.d_v);
+  backend_.attention_backward(b.d_q.reshape({B, T, config_.num_heads, D}), b.d_k.reshape({B, T, config_.num_kv_heads, D}),
+                              b.d_v.reshape({B, T, config_.num_kv_heads, D}), d_attention_heads, q_heads, k_heads,
+                              v_heads, attention_heads, saved.lse, batch.doc_start, scale);
+  zero(b.d_qkv);
+  backend_.accumulate_columns(b.d_qkv, b.d_q, 0);
+  backend_.accumulate_columns(b.d_qkv, b.d_k, C);
+  backend_.accumulate_columns(b.d_qkv, b.d_v, 2 * C);
+  zero(b.d_norm_out);
+  backend_.linear_backward(b.d_norm_out, grad("attn.c_attn.weight"), grad("attn.c_attn.bias"), b.d_qkv,
+                           saved.norm1_out, weight(prefix + "attn.c_attn.weight"));
+  backend_.layernorm_backward(b.d_residual, grad("ln_1.weight"), grad("ln_1.bias"), b.d_norm_out, input,
+                              weight(prefix + "ln_1.weight"), saved.norm1_mean, saved.norm1_rstd);
+}
+
+}  // namespace fthost::model

@@ -1,0 +1,50 @@
+#include "train/trainer.hpp"
+
+#include <cmath>
+#include <vector>
+
+namespace fthost::train {
+
+Trainer::Trainer(model::Transformer& model, TrainingSettings settings)
+    : model_(model),
+      settings_(settings),
+      gradients_(model.layout(), model.backend()),
+      optimizer_(model.layout(), model.backend(), settings.adamw) {}
+
+sdk::Result<StepRecord> Trainer::step(data::BatchStream& stream) {
+  auto started = std::chrono::steady_clock::now();
+  backend::Backend& backend = model_.backend();
+  StepRecord record;
+
+  std::vector<model::HostBatch> micro_batches;
+  for (std::int64_t i = 0; i < settings_.gradient_accumulation_steps; ++i) {
+    micro_batches.push_back(stream.next());
+    record.predictions += micro_batches.back().target_count();
+    record.tokens += micro_batches.back().batch_size * micro_batches.back().seq_len;
+  }
+  if (record.predictions == 0) return sdk::Error::invalid_input("a training step has no next-token predictions");
+
+  backend.fill(gradients_.buffer(), 0.0f);
+  const float gradient_scale = 1.0f / static_cast<float>(record.predictions);
+  double loss_sum = 0.0;
+  for (const model::HostBatch& host : micro_batches) {
+    model::Batch batch = model::upload_batch(backend, host);
+    loss_sum += model_.forward_backward(batch, &gradients_, gradient_scale);
+  }
+  record.loss = loss_sum / static_cast<double>(record.predictions);
+  const std::int64_t update_index = optimizer_.steps_taken();
+  if (!std::isfinite(record.loss)) {
+    return sdk::Error::invalid_input("loss is " + std::to_string(record.loss) + " at step " +
+                                     std::to_string(update_index + 1) +
+                                     ": training diverged (lower training.learning_rate or check the data)");
+  }
+  record.gradient_norm = optimizer_.gradient_norm(gradients_);
+  optimizer_.clip(gradients_, record.gradient_norm, settings_.max_grad_norm);
+  record.learning_rate = settings_.schedule.at(update_index);
+  record.step = optimizer_.step(model_.parameters(), gradients_, record.learning_rate);
+  record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  record.memory = backend.allocator().stats();
+  return record;
+}
+
+}  // namespace fthost::train

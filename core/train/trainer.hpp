@@ -1,0 +1,53 @@
+#pragma once
+// The training step: gather micro-batches, forward and backward each (gradients accumulate),
+// clip by global norm, AdamW with the scheduled learning rate. The loss of a step is the mean
+// over every next-token prediction in all its micro-batches.
+
+#include <chrono>
+#include <cstdint>
+
+#include "backend/allocator.hpp"
+#include "data/token_dataset.hpp"
+#include "model/transformer.hpp"
+#include "train/lr_schedule.hpp"
+#include "train/optimizer.hpp"
+
+namespace fthost::train {
+
+struct TrainingSettings {
+  std::int64_t gradient_accumulation_steps = 1;
+  LearningRateSchedule schedule;
+  double max_grad_norm = 1.0;  // 0 disables clipping
+  AdamWSettings adamw;
+};
+
+struct StepRecord {
+  std::int64_t step = 0;           // 1-based, after the update
+  double loss = 0.0;               // mean token loss of the step's micro-batches, before the update
+  double learning_rate = 0.0;      // used by this update
+  double gradient_norm = 0.0;      // before clipping
+  std::int64_t tokens = 0;         // tokens processed (rows * seq_len, padding included)
+  std::int64_t predictions = 0;    // targets that counted towards the loss
+  double seconds = 0.0;
+  backend::MemoryStats memory;     // after the step
+};
+
+class Trainer {
+ public:
+  Trainer(model::Transformer& model, TrainingSettings settings);
+
+  // One optimizer step on the next micro-batches of `stream`. Refuses (sdk::Error) a step whose
+  // loss is not finite, before updating anything.
+  sdk::Result<StepRecord> step(data::BatchStream& stream);
+
+  AdamW& optimizer() { return optimizer_; }
+  model::ParameterSet& gradients() { return gradients_; }
+
+ private:
+  model::Transformer& model_;
+  TrainingSettings settings_;
+  model::ParameterSet gradients_;
+  AdamW optimizer_;
+};
+
+}  // namespace fthost::train

@@ -1,0 +1,128 @@
+#include "train/training_run.hpp"
+
+#include <chrono>
+#include <cmath>
+
+#include "backend/cpu/cpu_backend.hpp"
+#include "model/model_weights.hpp"
+
+namespace fthost::train {
+namespace {
+
+using sdk::Error;
+
+DecayShape decay_shape(const std::string& name) {
+  if (name == "linear") return DecayShape::linear;
+  if (name == "cosine") return DecayShape::cosine;
+  return DecayShape::constant;
+}
+
+backend::Backend& cpu_backend() {
+  static std::unique_ptr<backend::Backend> backend = backend::make_cpu_backend();
+  return *backend;
+}
+
+}  // namespace
+
+sdk::Result<EvalResult> evaluate_tokens_file(model::Transformer& model, const std::filesystem::path& file,
+                                             std::int64_t seq_len, std::int64_t micro_batch_size) {
+  sdk::Result<data::TokenDataset> dataset = data::load_token_jsonl(file, model.config().vocab_size);
+  if (!dataset) return dataset.error();
+  auto rows = data::pack_rows(*dataset, seq_len, /*packing=*/true);
+  EvalResult result;
+  double loss_sum = 0.0;
+  for (std::size_t first = 0; first < rows.size(); first += static_cast<std::size_t>(micro_batch_size)) {
+    model::HostBatch host;
+    host.seq_len = seq_len;
+    for (std::size_t row = first; row < std::min(rows.size(), first + static_cast<std::size_t>(micro_batch_size)); ++row) {
+      host.add_row(rows[row]);
+    }
+    model::Batch batch = model::upload_batch(model.backend(), host);
+    loss_sum += model.loss_sum(batch);
+    result.predictions += batch.target_count;
+  }
+  result.loss = loss_sum / static_cast<double>(std::max<std::int64_t>(1, result.predictions));
+  result.perplexity = std::exp(result.loss);
+  return result;
+}
+
+sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, const RunObserver& observer) {
+  auto started = std::chrono::steady_clock::now();
+  const runtime::PipelineSpec& spec = pipeline.spec;
+  backend::Backend& backend = cpu_backend();
+
+  std::vector<std::string> ignored;
+  sdk::Result<std::unique_ptr<model::Transformer>> loaded = model::load_transformer(spec.model_path, backend, &ignored);
+  if (!loaded) return loaded.error();
+  model::Transformer& model = **loaded;
+  model.set_activation_checkpointing({spec.training.get_bool("activation_checkpointing.enabled"),
+                                      spec.training.get_int("activation_checkpointing.every_n_layers")});
+  if (observer.info) {
+    observer.info("model: " + model.config().model_type + ", " + std::to_string(model.config().num_layers) +
+                  " layers, " + std::to_string(model.layout().total_elements()) + " parameters (f32)");
+  }
+
+  const std::int64_t seq_len = spec.data.get_int("seq_len");
+  sdk::Result<data::TokenDataset> dataset = data::load_token_jsonl(spec.train_data_path, model.config().vocab_size);
+  if (!dataset) return dataset.error();
+  const auto seed = static_cast<std::uint64_t>(spec.training.get_int("seed"));
+  const std::int64_t micro_batch_size = spec.training.get_int("micro_batch_size");
+  data::BatchStream stream(data::pack_rows(*dataset, seq_len, spec.data.get_bool("packing")), seq_len,
+                           micro_batch_size, seed, spec.data.get_bool("shuffle"));
+
+  TrainingSettings settings;
+  settings.gradient_accumulation_steps = spec.training.get_int("gradient_accumulation_steps");
+  std::int64_t total_steps = spec.training.get_int("max_steps");
+  if (total_steps == 0) {
+    std::int64_t per_epoch = (stream.micro_batches_per_epoch() + settings.gradient_accumulation_steps - 1) /
+                             settings.gradient_accumulation_steps;
+    total_steps = std::max<std::int64_t>(1, per_epoch * spec.training.get_int("epochs"));
+  }
+  settings.schedule.peak = spec.training.get_float("learning_rate");
+  settings.schedule.decay = decay_shape(spec.training.get_string("lr_scheduler"));
+  settings.schedule.warmup = spec.training.get_string("warmup_type") == "log" ? WarmupShape::log : WarmupShape::linear;
+  settings.schedule.warmup_steps = spec.training.get_int("warmup_steps");
+  settings.schedule.total_steps = total_steps;
+  settings.max_grad_norm = spec.training.get_float("max_grad_norm");
+  settings.adamw.beta1 = spec.training.get_float("adam_beta1");
+  settings.adamw.beta2 = spec.training.get_float("adam_beta2");
+  settings.adamw.epsilon = spec.training.get_float("adam_epsilon");
+  settings.adamw.weight_decay = spec.training.get_float("weight_decay");
+  if (observer.info) {
+    observer.info("data: " + std::to_string(dataset->documents.size()) + " documents, " +
+                  std::to_string(dataset->token_count) + " tokens in " + std::to_string(stream.rows_per_epoch()) +
+                  " rows of " + std::to_string(seq_len) + "; " + std::to_string(total_steps) + " steps");
+  }
+
+  Trainer trainer(model, settings);
+  RunSummary summary;
+  const std::int64_t eval_every = spec.training.get_int("eval_every");
+  auto evaluate = [&](std::int64_t step) -> sdk::Result<bool> {
+    if (spec.eval_data_path.empty()) return false;
+    sdk::Result<EvalResult> result = evaluate_tokens_file(model, spec.eval_data_path, seq_len, micro_batch_size);
+    if (!result) return result.error();
+    summary.eval = *result;
+    if (observer.on_eval) observer.on_eval(*result, step);
+    return true;
+  };
+  for (std::int64_t step = 0; step < total_steps; ++step) {
+    sdk::Result<StepRecord> record = trainer.step(stream);
+    if (!record) return record.error();
+    if (step == 0) summary.first_loss = record->loss;
+    summary.last_loss = record->loss;
+    summary.steps = record->step;
+    if (observer.on_step) observer.on_step(*record, total_steps);
+    if (eval_every > 0 && record->step % eval_every == 0 && record->step != total_steps) {
+      if (auto evaluated = evaluate(record->step); !evaluated) return evaluated.error();
+    }
+  }
+  if (auto evaluated = evaluate(summary.steps); !evaluated) return evaluated.error();
+
+  summary.final_model = spec.output_dir / "final";
+  sdk::Result<std::vector<std::filesystem::path>> saved = model::save_transformer(model, summary.final_model);
+  if (!saved) return saved.error();
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return summary;
+}
+
+}  // namespace fthost::train

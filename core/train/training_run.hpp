@@ -1,0 +1,45 @@
+#pragma once
+// A whole training run from a validated pipeline: load the model and data, train for the
+// configured steps, evaluate, save the final model as a Hugging Face folder.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "fthost/runtime/compose.hpp"
+#include "fthost/sdk/error.hpp"
+#include "train/trainer.hpp"
+
+namespace fthost::train {
+
+struct EvalResult {
+  double loss = 0.0;  // mean token loss
+  double perplexity = 0.0;
+  std::int64_t predictions = 0;
+};
+
+struct RunSummary {
+  std::int64_t steps = 0;
+  double first_loss = 0.0;
+  double last_loss = 0.0;
+  std::optional<EvalResult> eval;
+  std::filesystem::path final_model;
+  double seconds = 0.0;
+};
+
+struct RunObserver {
+  std::function<void(const std::string&)> info;                         // one line
+  std::function<void(const StepRecord&, std::int64_t total_steps)> on_step;
+  std::function<void(const EvalResult&, std::int64_t step)> on_eval;
+};
+
+sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, const RunObserver& observer);
+
+// Mean token loss of `model` over every document of a token JSONL file (no packing across
+// documents is visible to the loss: each document is its own attention span).
+sdk::Result<EvalResult> evaluate_tokens_file(model::Transformer& model, const std::filesystem::path& file,
+                                             std::int64_t seq_len, std::int64_t micro_batch_size);
+
+}  // namespace fthost::train
