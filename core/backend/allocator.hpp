@@ -4,6 +4,8 @@
 //   current   bytes handed out and not yet returned (torch.cuda.memory_allocated)
 //   peak      the highest `current` since the last reset_peak (torch.cuda.max_memory_allocated)
 //   reserved  bytes the allocator holds from the system, handed out or cached (memory_reserved)
+// Sizes are counted as the allocator holds them: the host allocator rounds each request up to a
+// multiple of 64 bytes (a zero-byte request takes one 64-byte line).
 
 #include <cstddef>
 #include <cstdint>

@@ -11,7 +11,12 @@
 // - A gradient output that is not wanted (a frozen weight) is passed as an undefined Tensor and
 //   is neither read nor written, and its work is skipped.
 // - Float tensors are f32 in this version; token ids and positions are i32.
-// - Shape mismatches are programming errors: implementations check them and throw std::logic_error.
+// - Shape mismatches are programming errors: implementations check them and throw std::logic_error
+//   (op_checks.hpp holds the checks, so that every device enforces the same contract). An index
+//   out of range (a token id, a target, a doc_start) throws std::out_of_range, also a logic_error.
+// - "[N,C]" accepts any shape whose last dimension is C (a [B,T,C] activation is N = B*T rows);
+//   "[N]" vectors (ids, targets, positions, rstd, losses) are checked by element count.
+// - Elementwise ops take tensors with the same element count; their shapes may differ.
 
 #include <cstdint>
 
@@ -33,7 +38,7 @@ class Backend {
   Tensor zeros(DType dtype, Shape shape);
 
   // ---- memory ----
-  virtual void fill(const Tensor& tensor, float value) = 0;
+  virtual void fill(const Tensor& tensor, float value) = 0;  // f32: any value; other dtypes: only 0
   virtual void copy(const Tensor& destination, const Tensor& source) = 0;  // same dtype and element count
   // Host bytes in and out, for loading weights and reading results (f32 or i32).
   virtual void upload(const Tensor& destination, const void* host_bytes) = 0;
@@ -113,8 +118,11 @@ class Backend {
   // ---- optimizer ----
   // Decoupled AdamW (Loshchilov & Hutter; torch.optim.AdamW): with bias corrections for `step`
   // (1-based), param -= lr * (m_hat / (sqrt(v_hat) + eps) + weight_decay * param).
-  virtual void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, float lr,
-                          float beta1, float beta2, float eps, float weight_decay, std::int64_t step) = 0;
+  // Hyperparameters are doubles, as Python's floats are: torch derives 1 - beta1, the bias
+  // corrections and the step size in double and rounds each to f32 only where it meets a tensor,
+  // and matching that keeps fthost's steps within an ulp of torch's.
+  virtual void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr,
+                          double beta1, double beta2, double eps, double weight_decay, std::int64_t step) = 0;
 };
 
 }  // namespace fthost::backend

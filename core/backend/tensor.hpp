@@ -71,7 +71,8 @@ class Tensor {
   T* data() const {
     return reinterpret_cast<T*>(raw());
   }
-  float* f32() const;  // checks dtype == f32
+  float* f32() const;         // checks dtype == f32 (std::logic_error otherwise)
+  std::int32_t* i32() const;  // checks dtype == i32
   std::span<float> f32_span() const { return {f32(), static_cast<std::size_t>(numel())}; }
 
   // Same bytes, another shape with the same element count.
