@@ -13,7 +13,7 @@ seconds="${1:-60}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${FTHOST_FUZZ_BUILD_DIR:-$root/build/fuzz}"
 
-if ! grep -q '^add_subdirectory(fuzz)' "$root/CMakeLists.txt"; then
+if ! grep -Eq '^[[:space:]]*add_subdirectory\(fuzz\)' "$root/CMakeLists.txt"; then
   echo "fuzz-safetensors: $root/CMakeLists.txt does not include fuzz/; add the line: add_subdirectory(fuzz)" >&2
   exit 2
 fi
