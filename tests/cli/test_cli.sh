@@ -89,12 +89,44 @@ run_fthost validate no/such/pipeline.yaml
 expect_rc 2 "missing pipeline file"
 expect_contains "$err" "cannot read pipeline 'no/such/pipeline.yaml': no such file" "missing pipeline message"
 
-# run: the plan, then a plain statement that training is not available, and a non-zero exit.
-run_fthost run configs/quickstart.yaml
-expect_rc 4 "run stops before training"
+# run: validate, plan, train, save; then eval the saved model.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+run_fthost init-model --config tests/fixtures/pipeline/model/config.json --out "$scratch/base" --seed 3
+expect_rc 0 "init-model"
+expect_contains "$out" "wrote $scratch/base: llama" "init-model reports what it wrote"
+run_fthost run configs/quickstart.yaml model.path="$scratch/base" data.train="$PWD/tests/fixtures/pipeline/train.jsonl" \
+  data.seq_len=16 training.max_steps=4 training.warmup_steps=0 output.dir="$scratch/run"
+expect_rc 0 "run trains"
 expect_contains "$out" "method    full fine-tuning" "run prints the plan"
-expect_contains "$err" "training is not available in this build of fthost yet" "run says it did not train"
+expect_contains "$out" "step 4/4  loss " "run logs steps"
+expect_contains "$out" "model saved to $scratch/run/final" "run saves the final model"
 checks=$((checks + 1))
-if [[ -e runs/quickstart ]]; then echo "FAIL [run]: wrote runs/quickstart"; failures=$((failures + 1)); fi
+if [[ ! -f "$scratch/run/final/model.safetensors" || ! -f "$scratch/run/final/config.json" ]]; then
+  echo "FAIL [run]: no model folder at $scratch/run/final"; failures=$((failures + 1))
+fi
+run_fthost eval --model "$scratch/run/final" --data tests/fixtures/pipeline/train.jsonl --json
+expect_rc 0 "eval --json"
+checks=$((checks + 1))
+if ! grep -qE '^\{"loss": [0-9.e+-]+, "perplexity": [0-9.e+-]+, "tokens": 5\}$' <<<"$out"; then
+  echo "FAIL [eval --json]: unexpected output: $out"; failures=$((failures + 1))
+fi
+
+# Malformed model folders: one line naming the file, exit code 2.
+run_fthost run configs/quickstart.yaml
+expect_rc 2 "run on a folder without weights"
+expect_contains "$err" "fthost: error: models/tiny-llama: has neither model.safetensors nor model.safetensors.index.json" "missing weights"
+mkdir -p "$scratch/bad"
+printf '{"model_type": "mamba"}' >"$scratch/bad/config.json"
+run_fthost eval --model "$scratch/bad" --data tests/fixtures/pipeline/train.jsonl
+expect_rc 2 "unknown model_type"
+expect_contains "$err" "fthost: error: $scratch/bad/config.json: model_type 'mamba' is not supported" "unknown model_type message"
+run_fthost init-model --config "$scratch/bad/config.json" --out "$scratch/never"
+expect_rc 2 "init-model with a bad config"
+checks=$((checks + 1))
+if [[ -e "$scratch/never" ]]; then echo "FAIL [init-model]: wrote a folder for a bad config"; failures=$((failures + 1)); fi
+run_fthost eval --model "$scratch/run/final"
+expect_rc 2 "eval without --data"
+expect_contains "$err" "the option '--data' is required" "eval names the missing option"
 
 finish
