@@ -80,6 +80,11 @@ std::vector<sdk::LinearSite> Transformer::linear_sites() const {
   return sites;
 }
 
+void Transformer::set_loss_chunk_rows(std::int64_t rows) {
+  loss_chunk_rows_ = rows;
+  buffers_.reset();
+}
+
 bool Transformer::recomputed(std::int64_t layer) const {
   return checkpointing_.enabled && layer % std::max<std::int64_t>(1, checkpointing_.every_n_layers) == 0;
 }
@@ -159,7 +164,8 @@ void Transformer::ensure_buffers(const Batch& batch) {
   buffers->d_final = f32({N, C});
 
   // Logits are computed for at most ~4M elements (16 MB) of rows at a time.
-  buffers->chunk_rows = std::clamp<std::int64_t>((std::int64_t{1} << 22) / config_.vocab_size, 1, N);
+  const std::int64_t default_chunk = (std::int64_t{1} << 22) / config_.vocab_size;
+  buffers->chunk_rows = std::clamp<std::int64_t>(loss_chunk_rows_ > 0 ? loss_chunk_rows_ : default_chunk, 1, N);
   buffers->logits_chunk = f32({buffers->chunk_rows, config_.vocab_size});
   buffers->losses_chunk = f32({buffers->chunk_rows});
   buffers_ = std::move(buffers);

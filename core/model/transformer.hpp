@@ -38,6 +38,8 @@ class Transformer {
   std::vector<sdk::LinearSite> linear_sites() const;
 
   void set_activation_checkpointing(ActivationCheckpointing checkpointing) { checkpointing_ = checkpointing; }
+  // Rows of logits formed at a time by the loss; 0 picks ~4M logits per chunk (the default).
+  void set_loss_chunk_rows(std::int64_t rows);
 
   // Forward and loss. With `gradients`, also backward: gradients += d(loss_sum * gradient_scale)/dparams
   // (gradient_scale is 1 / the number of predictions the optimizer step averages over).
@@ -74,6 +76,7 @@ class Transformer {
   ParameterSet parameters_;
   backend::Tensor inv_freq_;  // [D/2], Llama family only
   ActivationCheckpointing checkpointing_;
+  std::int64_t loss_chunk_rows_ = 0;
   std::unique_ptr<Buffers> buffers_;
 };
 

@@ -140,3 +140,46 @@ TEST_CASE("activation checkpointing changes memory, not numbers") {
   CHECK(plain_loss == recomputed_loss);
   CHECK(download(*backend, plain.buffer()) == download(*backend, recomputed.buffer()));
 }
+
+TEST_CASE("the chunked loss equals the loss of the full logits matrix") {
+  ReferenceCase reference("qwen2_bias_tied");
+  auto backend = fthost::backend::make_cpu_backend();
+  auto loaded = fthost::model::load_transformer(reference.folder(), *backend);
+  REQUIRE(loaded.ok());
+  auto& model = **loaded;
+  fthost::model::Batch batch = fthost::model::upload_batch(*backend, reference.input_batch());
+
+  // Reference: every row's logits at once, then one cross-entropy over all rows.
+  fthost::backend::Tensor logits = model.logits(batch);
+  fthost::backend::Tensor losses = backend->empty(fthost::backend::DType::f32, {batch.rows()});
+  backend->cross_entropy_rows(losses, logits, batch.targets.reshape({batch.rows()}), 0.0f);
+  double full = 0.0;
+  for (float loss : download(*backend, losses)) full += static_cast<double>(loss);
+
+  for (std::int64_t chunk : {1, 5, 7, 48}) {
+    CAPTURE(chunk);
+    model.set_loss_chunk_rows(chunk);
+    double chunked = model.loss_sum(batch);
+    CHECK(std::abs(chunked - full) / full < 1e-6);
+  }
+}
+
+TEST_CASE("every projection is a linear site named as Hugging Face names the module") {
+  ReferenceCase reference("llama_gqa");
+  auto backend = fthost::backend::make_cpu_backend();
+  auto loaded = fthost::model::load_transformer(reference.folder(), *backend);
+  REQUIRE(loaded.ok());
+  auto sites = (*loaded)->linear_sites();
+  REQUIRE(sites.size() == 2 * 7 + 1);
+  CHECK(sites[0].name == "model.layers.0.self_attn.q_proj");
+  CHECK(sites[1].name == "model.layers.0.self_attn.k_proj");
+  CHECK(sites[1].out_features == 32);  // 2 key/value heads of 16
+  CHECK(sites.back().name == "lm_head");
+  CHECK(sites.back().is_output_head);
+  for (const auto& site : sites) {
+    CAPTURE(site.name);
+    const auto* weight = (*loaded)->layout().find(site.name + ".weight");
+    REQUIRE(weight != nullptr);
+    CHECK(weight->shape == fthost::backend::Shape{site.out_features, site.in_features});
+  }
+}
