@@ -8,7 +8,8 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-dev libboost-program-options-dev   # Boost.DLL (header-only) and Program_options
   libyaml-cpp-dev libspdlog-dev libfmt-dev doctest-dev nlohmann-json3-dev
-  libopenblas-dev libomp-dev
+  libopenblas-dev libdnnl-dev                 # CPU GEMM
+  clang libclang-rt-14-dev                    # the libFuzzer target (scripts/fuzz-safetensors.sh)
   python3
 )
 

@@ -4,6 +4,7 @@
 #   ci     optimised with asserts, warnings as errors, CUDA compiled where nvcc is found (GPU tests
 #          skip visibly without a device)
 #   asan   AddressSanitizer + UndefinedBehaviorSanitizer, CPU only, without the tests labelled slow
+# Then the safetensors parser is fuzzed briefly (FTHOST_FUZZ_SECONDS, default 30; 0 skips it).
 # FTHOST_TEST_PRESETS="ci" limits the run to some configurations.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +23,14 @@ for preset in ${FTHOST_TEST_PRESETS:-ci asan}; do
   if [[ "$preset" == "asan" ]]; then exclude=(-LE 'slow|integration'); fi
   if ! ctest --preset "$preset" -j "$jobs" "${exclude[@]}"; then status=1; fi
 done
+
+fuzz_seconds="${FTHOST_FUZZ_SECONDS:-30}"
+if [[ "$fuzz_seconds" -gt 0 ]]; then
+  echo "=== fuzzing the safetensors parser for $fuzz_seconds s"
+  if ! ./scripts/fuzz-safetensors.sh "$fuzz_seconds" >build/fuzz.log 2>&1; then
+    tail -30 build/fuzz.log; echo "fuzzing FAILED"; status=1
+  else
+    grep -E 'Done [0-9]+ runs' build/fuzz.log || tail -3 build/fuzz.log
+  fi
+fi
 exit $status
