@@ -15,13 +15,23 @@ export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
 jobs=$(nproc)
 
 status=0
+passed=0 failed=0 skipped=0
 for preset in ${FTHOST_TEST_PRESETS:-ci asan}; do
   echo "=== configuration: $preset"
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset" -j "$jobs"
   exclude=()
   if [[ "$preset" == "asan" ]]; then exclude=(-LE 'slow|integration'); fi
-  if ! ctest --preset "$preset" -j "$jobs" "${exclude[@]}"; then status=1; fi
+  if ! ctest --preset "$preset" -j "$jobs" "${exclude[@]}" 2>&1 | tee "build/ctest-$preset.log"; then status=1; fi
+  if totals=$(grep -Eo '[0-9]+ tests failed out of [0-9]+' "build/ctest-$preset.log" | tail -1); then
+    read -r run_failed _ _ _ _ run_total <<<"$totals"
+    run_skipped=$(grep -c '(Skipped)' "build/ctest-$preset.log" || true)
+    passed=$((passed + run_total - run_failed - run_skipped))
+    failed=$((failed + run_failed))
+    skipped=$((skipped + run_skipped))
+  else
+    status=1
+  fi
 done
 
 fuzz_seconds="${FTHOST_FUZZ_SECONDS:-30}"
@@ -33,4 +43,5 @@ if [[ "$fuzz_seconds" -gt 0 ]]; then
     grep -E 'Done [0-9]+ runs' build/fuzz.log || tail -3 build/fuzz.log
   fi
 fi
+echo "ctest: $passed passed, $failed failed, $skipped skipped"
 exit $status
