@@ -10,6 +10,12 @@
 #include "backend/op_checks.hpp"
 
 namespace fthost::backend::cpu {
+namespace {
+
+FTHOST_CPU_VECTOR_CLONES
+double sum_of_squares_block(const float* data, std::int64_t count) { return dot_f64(data, data, count); }
+
+}  // namespace
 
 void CpuBackend::fill(const Tensor& tensor, float value) {
   const std::int64_t elements = checks::fill(device(), tensor, value);
@@ -72,7 +78,7 @@ double CpuBackend::sum_of_squares(const Tensor& tensor) {
   for (std::int64_t block = 0; block < blocks; ++block) {
     const std::int64_t first = block * kBlock;
     const std::int64_t count = std::min(kBlock, elements - first);
-    partial[static_cast<std::size_t>(block)] = dot_f64(data + first, data + first, count);
+    partial[static_cast<std::size_t>(block)] = sum_of_squares_block(data + first, count);
   }
   double total = 0.0;
   for (double value : partial) total += value;

@@ -5,14 +5,40 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "backend/cpu/cpu_backend_impl.hpp"
+#include "backend/cpu/cpu_loops.hpp"
 #include "backend/op_checks.hpp"
 
 namespace fthost::backend::cpu {
 namespace {
 
 constexpr std::int32_t kIgnoreIndex = -100;  // torch.nn.CrossEntropyLoss's default ignore_index
+
+// One row of logits [V] with its target: returns the loss; when gradient_scale != 0 the row is
+// overwritten with (softmax - onehot) * gradient_scale. softmax = e^(x - max) / sum, the sum in
+// f64; the exponentials are kept in the row between the two passes.
+FTHOST_CPU_VECTOR_CLONES
+float cross_entropy_row(float* row, std::int64_t vocabulary, std::int32_t target, float gradient_scale,
+                        float* exponentials) {
+  const float target_logit = row[target];
+  const float max_logit = max_f32(row, vocabulary);
+  float* e = gradient_scale != 0.0f ? row : exponentials;
+#pragma omp simd
+  for (std::int64_t j = 0; j < vocabulary; ++j) e[j] = exp_f32(row[j] - max_logit);
+  const double sum = sum_f64(e, vocabulary);
+  if (gradient_scale != 0.0f) {
+    const double inverse_sum = 1.0 / sum;
+    const auto target_probability = static_cast<float>(static_cast<double>(row[target]) * inverse_sum);
+#pragma omp simd
+    for (std::int64_t j = 0; j < vocabulary; ++j) {
+      row[j] = static_cast<float>(static_cast<double>(row[j]) * inverse_sum) * gradient_scale;
+    }
+    row[target] = (target_probability - 1.0f) * gradient_scale;
+  }
+  return static_cast<float>(static_cast<double>(max_logit) + std::log(sum) - static_cast<double>(target_logit));
+}
 
 }  // namespace
 
@@ -31,35 +57,18 @@ void CpuBackend::cross_entropy_rows(const Tensor& losses, const Tensor& logits, 
   }
   float* logit_rows = logits.f32();
   float* loss = losses.f32();
-  const bool write_gradient = gradient_scale != 0.0f;
-#pragma omp parallel for schedule(static)
-  for (std::int64_t n = 0; n < dims.rows; ++n) {
-    float* row = logit_rows + n * vocabulary;
-    if (target[n] == kIgnoreIndex) {
-      loss[n] = 0.0f;
-      if (write_gradient) {
-        for (std::int64_t j = 0; j < vocabulary; ++j) row[j] = 0.0f;
+#pragma omp parallel
+  {
+    std::vector<float> exponentials(gradient_scale != 0.0f ? 0 : static_cast<std::size_t>(vocabulary));
+#pragma omp for schedule(static)
+    for (std::int64_t n = 0; n < dims.rows; ++n) {
+      float* row = logit_rows + n * vocabulary;
+      if (target[n] == kIgnoreIndex) {
+        loss[n] = 0.0f;
+        if (gradient_scale != 0.0f) std::fill(row, row + vocabulary, 0.0f);
+        continue;
       }
-      continue;
-    }
-    const float target_logit = row[target[n]];
-    float max_logit = row[0];
-    for (std::int64_t j = 1; j < vocabulary; ++j) max_logit = std::max(max_logit, row[j]);
-    // softmax = exp(x - max) / sum: the exponentials are kept in the row when the gradient is wanted.
-    double sum = 0.0;
-    for (std::int64_t j = 0; j < vocabulary; ++j) {
-      const float e = std::exp(row[j] - max_logit);
-      if (write_gradient) row[j] = e;
-      sum += static_cast<double>(e);
-    }
-    const double log_sum_exp = static_cast<double>(max_logit) + std::log(sum);
-    loss[n] = static_cast<float>(log_sum_exp - static_cast<double>(target_logit));
-    if (write_gradient) {
-      const double inverse_sum = 1.0 / sum;
-      for (std::int64_t j = 0; j < vocabulary; ++j) {
-        const float probability = static_cast<float>(static_cast<double>(row[j]) * inverse_sum);
-        row[j] = (j == target[n] ? probability - 1.0f : probability) * gradient_scale;
-      }
+      loss[n] = cross_entropy_row(row, vocabulary, target[n], gradient_scale, exponentials.data());
     }
   }
 }

@@ -8,26 +8,64 @@
 #include "backend/op_checks.hpp"
 
 namespace fthost::backend::cpu {
+namespace {
+
+// One row of RMSNorm: returns rstd and writes out[c] = weight[c] * (x[c] * rstd) (Hugging Face's
+// order, each product rounded to f32).
+FTHOST_CPU_VECTOR_CLONES
+float rmsnorm_forward_row(float* out, const float* x, const float* weight, std::int64_t channels, float eps) {
+  const double mean_square = dot_f64(x, x, channels) / static_cast<double>(channels);
+  const auto r = static_cast<float>(1.0 / std::sqrt(mean_square + static_cast<double>(eps)));
+#pragma omp simd
+  for (std::int64_t c = 0; c < channels; ++c) out[c] = weight[c] * (x[c] * r);
+  return r;
+}
+
+// One row of the RMSNorm input gradient: dx += r w dy - x r^3 / C * sum_j dy_j w_j x_j.
+FTHOST_CPU_VECTOR_CLONES
+void rmsnorm_backward_row(float* dx, const float* x, const float* dy, const float* weight, float rstd,
+                          std::int64_t channels) {
+  constexpr int kLanes = 8;
+  double lanes[kLanes] = {};  // sum_j dy_j w_j x_j, in fixed lanes (see cpu_loops.hpp)
+  std::int64_t c = 0;
+  for (; c + kLanes <= channels; c += kLanes) {
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+      lanes[j] += static_cast<double>(dy[c + j]) * static_cast<double>(weight[c + j]) * static_cast<double>(x[c + j]);
+    }
+  }
+  double weighted = 0.0;
+  for (; c < channels; ++c) {
+    weighted += static_cast<double>(dy[c]) * static_cast<double>(weight[c]) * static_cast<double>(x[c]);
+  }
+  for (int width = kLanes / 2; width > 0; width /= 2) {
+    for (int j = 0; j < width; ++j) lanes[j] += lanes[j + width];
+  }
+  weighted += lanes[0];
+  const double r = static_cast<double>(rstd);
+  const double coefficient = r * r * r * weighted / static_cast<double>(channels);
+#pragma omp simd
+  for (std::int64_t i = 0; i < channels; ++i) {
+    const double term = r * static_cast<double>(weight[i]) * static_cast<double>(dy[i]) -
+                        static_cast<double>(x[i]) * coefficient;
+    dx[i] = static_cast<float>(static_cast<double>(dx[i]) + term);
+  }
+}
+
+}  // namespace
 
 void CpuBackend::rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, const Tensor& weight,
                                  float eps) {
   // inp [N,C], weight [C] -> out [N,C], rstd [N] = 1 / sqrt(mean(inp^2) + eps)
   const checks::NormDims dims = checks::rmsnorm_forward(device(), out, rstd, inp, weight, eps);
   const std::int64_t channels = dims.channels;
-  const float* x_all = inp.f32();
+  const float* x = inp.f32();
   const float* w = weight.f32();
-  float* o_all = out.f32();
-  float* r_all = rstd.f32();
+  float* o = out.f32();
+  float* r = rstd.f32();
 #pragma omp parallel for schedule(static)
   for (std::int64_t n = 0; n < dims.rows; ++n) {
-    const float* x = x_all + n * channels;
-    float* o = o_all + n * channels;
-    const double mean_square = dot_f64(x, x, channels) / static_cast<double>(channels);
-    const float r = static_cast<float>(1.0 / std::sqrt(mean_square + static_cast<double>(eps)));
-    r_all[n] = r;
-    // Hugging Face's order: weight * (hidden * rstd), each product rounded to f32.
-#pragma omp simd
-    for (std::int64_t c = 0; c < channels; ++c) o[c] = w[c] * (x[c] * r);
+    r[n] = rmsnorm_forward_row(o + n * channels, x + n * channels, w, channels, eps);
   }
 }
 
@@ -45,21 +83,7 @@ void CpuBackend::rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, con
     float* dx_all = dinp.f32();
 #pragma omp parallel for schedule(static)
     for (std::int64_t n = 0; n < dims.rows; ++n) {
-      const float* x = x_all + n * channels;
-      const float* g = g_all + n * channels;
-      float* dx = dx_all + n * channels;
-      const double r = static_cast<double>(r_all[n]);
-      double weighted = 0.0;  // sum_j dy_j w_j x_j
-      for (std::int64_t c = 0; c < channels; ++c) {
-        weighted += static_cast<double>(g[c]) * static_cast<double>(w[c]) * static_cast<double>(x[c]);
-      }
-      const double coefficient = r * r * r * weighted / static_cast<double>(channels);
-#pragma omp simd
-      for (std::int64_t c = 0; c < channels; ++c) {
-        const double term = r * static_cast<double>(w[c]) * static_cast<double>(g[c]) -
-                            static_cast<double>(x[c]) * coefficient;
-        dx[c] = static_cast<float>(static_cast<double>(dx[c]) + term);
-      }
+      rmsnorm_backward_row(dx_all + n * channels, x_all + n * channels, g_all + n * channels, w, r_all[n], channels);
     }
   }
   if (dweight.defined()) {

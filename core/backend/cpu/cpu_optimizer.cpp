@@ -11,42 +11,72 @@
 // ATen's AVX kernels fuse the lerp into one multiply-add; we do not, so a moment may differ from
 // torch's in the last bit.
 
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/cpu_backend_impl.hpp"
+#include "backend/cpu/cpu_loops.hpp"
 #include "backend/op_checks.hpp"
 
 namespace fthost::backend::cpu {
+namespace {
+
+// The f32 scalars of one step, derived in f64 as torch derives them.
+struct AdamWScalars {
+  float decay, lerp_weight, beta2, square_weight, negative_step_size, bias_correction2_sqrt, eps;
+};
+
+template <bool kLerpWeightSmall>
+void adamw_elements(float* param, const float* grad, float* m, float* v, std::int64_t count, const AdamWScalars& k) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < count; ++i) {
+    const float decayed = param[i] * k.decay;
+    const float g = grad[i];
+    const float first =
+        kLerpWeightSmall ? m[i] + k.lerp_weight * (g - m[i]) : g - (g - m[i]) * (1.0f - k.lerp_weight);
+    const float second = v[i] * k.beta2 + k.square_weight * g * g;
+    const float denom = std::sqrt(second) / k.bias_correction2_sqrt + k.eps;
+    m[i] = first;
+    v[i] = second;
+    param[i] = decayed + k.negative_step_size * first / denom;
+  }
+}
+
+FTHOST_CPU_VECTOR_CLONES
+void adamw_block(float* param, const float* grad, float* m, float* v, std::int64_t count, const AdamWScalars& k) {
+  // torch.lerp switches formulas at weight 0.5 (1 - beta1 is 0.1 in practice).
+  if (std::abs(k.lerp_weight) < 0.5f) {
+    adamw_elements<true>(param, grad, m, v, count, k);
+  } else {
+    adamw_elements<false>(param, grad, m, v, count, k);
+  }
+}
+
+}  // namespace
 
 void CpuBackend::adamw_step(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr,
                             double beta1, double beta2, double eps, double weight_decay, std::int64_t step) {
   // param, grad, m, v: the same element count
   const std::int64_t elements = checks::adamw_step(device(), param, grad, m, v, step);
-  const auto decay = static_cast<float>(1.0 - lr * weight_decay);
-  const auto lerp_weight = static_cast<float>(1.0 - beta1);
-  const bool lerp_weight_small = std::abs(lerp_weight) < 0.5f;
-  const auto beta2_f = static_cast<float>(beta2);
-  const auto square_weight = static_cast<float>(1.0 - beta2);
   const double bias_correction1 = 1.0 - std::pow(beta1, static_cast<double>(step));
   const double bias_correction2 = 1.0 - std::pow(beta2, static_cast<double>(step));
-  const auto negative_step_size = static_cast<float>(-(lr / bias_correction1));
-  const auto bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-  const auto eps_f = static_cast<float>(eps);
+  const AdamWScalars scalars{static_cast<float>(1.0 - lr * weight_decay),
+                             static_cast<float>(1.0 - beta1),
+                             static_cast<float>(beta2),
+                             static_cast<float>(1.0 - beta2),
+                             static_cast<float>(-(lr / bias_correction1)),
+                             static_cast<float>(std::sqrt(bias_correction2)),
+                             static_cast<float>(eps)};
   float* p = param.f32();
   const float* g = grad.f32();
   float* m1 = m.f32();
   float* m2 = v.f32();
-#pragma omp parallel for simd schedule(static)
-  for (std::int64_t i = 0; i < elements; ++i) {
-    const float decayed = p[i] * decay;
-    const float gi = g[i];
-    const float first = lerp_weight_small ? m1[i] + lerp_weight * (gi - m1[i])
-                                          : gi - (gi - m1[i]) * (1.0f - lerp_weight);
-    const float second = m2[i] * beta2_f + square_weight * gi * gi;
-    const float denom = std::sqrt(second) / bias_correction2_sqrt + eps_f;
-    m1[i] = first;
-    m2[i] = second;
-    p[i] = decayed + negative_step_size * first / denom;
+  constexpr std::int64_t kBlock = 1 << 14;
+  const std::int64_t blocks = (elements + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t block = 0; block < blocks; ++block) {
+    const std::int64_t first = block * kBlock;
+    adamw_block(p + first, g + first, m1 + first, m2 + first, std::min(kBlock, elements - first), scalars);
   }
 }
 
