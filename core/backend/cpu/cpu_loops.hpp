@@ -13,8 +13,8 @@
 // Hot loops are compiled for AVX-512, AVX2 and the x86-64 baseline, chosen at load time by the
 // dynamic linker (GCC/Clang target_clones), so a portable build still runs wide vectors. The
 // clones compute the same bits: no FMA contraction, and only loops over independent elements
-// (or over fixed lanes) are vectorised.
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+// (or over fixed lanes) are vectorised. -DFTHOST_CPU_NO_CLONES builds the baseline only.
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(FTHOST_CPU_NO_CLONES)
 #define FTHOST_CPU_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define FTHOST_CPU_VECTOR_CLONES
