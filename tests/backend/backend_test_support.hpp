@@ -117,6 +117,38 @@ inline Vector numeric_gradient(const std::function<Vector(const Vector&)>& forwa
   return gradient;
 }
 
+// The same, at the listed coordinates only (for inputs too large to perturb one by one);
+// returns the derivatives in the order of `indices`.
+inline Vector numeric_gradient_at(const std::function<Vector(const Vector&)>& forward, Vector x,
+                                  const Vector& projection, const std::vector<std::size_t>& indices) {
+  Vector gradient;
+  for (std::size_t i : indices) {
+    const double saved = x[i];
+    x[i] = saved + kFiniteDifferenceStep;
+    const Vector plus = forward(x);
+    x[i] = saved - kFiniteDifferenceStep;
+    const Vector minus = forward(x);
+    x[i] = saved;
+    double difference = 0.0;
+    for (std::size_t j = 0; j < plus.size(); ++j) difference += (plus[j] - minus[j]) * projection[j];
+    gradient.push_back(difference / (2.0 * kFiniteDifferenceStep));
+  }
+  return gradient;
+}
+
+inline std::vector<std::size_t> sample_indices(std::size_t size, std::size_t count, std::mt19937& rng) {
+  std::uniform_int_distribution<std::size_t> pick(0, size - 1);
+  std::vector<std::size_t> indices(count);
+  for (std::size_t& index : indices) index = pick(rng);
+  return indices;
+}
+
+inline std::vector<float> gather(const std::vector<float>& values, const std::vector<std::size_t>& indices) {
+  std::vector<float> picked;
+  for (std::size_t i : indices) picked.push_back(values[i]);
+  return picked;
+}
+
 // Bit-for-bit equality (distinguishes -0 from +0 and compares NaNs by their bits).
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   if (a.size() != b.size()) return false;

@@ -26,20 +26,26 @@ struct Reference {
   Vector lse;  // [B,H,T]
 };
 
+struct Dims {
+  std::int64_t batch, sequence, heads, kv_heads, head_size;
+};
+
 // The textbook formula: for each query, softmax over its allowed keys of scale * q.k, times v.
-Reference reference_attention(const Vector& q, const Vector& k, const Vector& v, double scale) {
-  Reference result{Vector(static_cast<std::size_t>(B * T * H * D)), Vector(static_cast<std::size_t>(B * H * T))};
-  for (std::int64_t b = 0; b < B; ++b) {
-    for (std::int64_t h = 0; h < H; ++h) {
-      const std::int64_t g = h / (H / KV);
-      for (std::int64_t t = 0; t < T; ++t) {
-        const std::int64_t first = kDocStart[static_cast<std::size_t>(b * T + t)];
+Reference reference_attention(const Dims& n, const std::vector<std::int32_t>& doc_start, const Vector& q,
+                              const Vector& k, const Vector& v, double scale) {
+  const std::int64_t seq = n.sequence, heads = n.heads, kv_heads = n.kv_heads, size = n.head_size;
+  Reference result{Vector(static_cast<std::size_t>(n.batch * seq * heads * size)), Vector(static_cast<std::size_t>(n.batch * heads * seq))};
+  for (std::int64_t b = 0; b < n.batch; ++b) {
+    for (std::int64_t h = 0; h < heads; ++h) {
+      const std::int64_t g = h / (heads / kv_heads);
+      for (std::int64_t t = 0; t < seq; ++t) {
+        const std::int64_t first = doc_start[static_cast<std::size_t>(b * seq + t)];
         Vector scores;
         for (std::int64_t s = first; s <= t; ++s) {
           double dot = 0.0;
-          for (std::int64_t d = 0; d < D; ++d) {
-            dot += q[static_cast<std::size_t>(((b * T + t) * H + h) * D + d)] *
-                   k[static_cast<std::size_t>(((b * T + s) * KV + g) * D + d)];
+          for (std::int64_t d = 0; d < size; ++d) {
+            dot += q[static_cast<std::size_t>(((b * seq + t) * heads + h) * size + d)] *
+                   k[static_cast<std::size_t>(((b * seq + s) * kv_heads + g) * size + d)];
           }
           scores.push_back(scale * dot);
         }
@@ -47,19 +53,25 @@ Reference reference_attention(const Vector& q, const Vector& k, const Vector& v,
         for (double score : scores) max_score = std::max(max_score, score);
         double sum = 0.0;
         for (double score : scores) sum += std::exp(score - max_score);
-        result.lse[static_cast<std::size_t>((b * H + h) * T + t)] = max_score + std::log(sum);
-        for (std::int64_t d = 0; d < D; ++d) {
+        result.lse[static_cast<std::size_t>((b * heads + h) * seq + t)] = max_score + std::log(sum);
+        Vector probabilities;
+        for (double score : scores) probabilities.push_back(std::exp(score - max_score) / sum);
+        for (std::int64_t d = 0; d < size; ++d) {
           double value = 0.0;
           for (std::int64_t s = first; s <= t; ++s) {
-            value += std::exp(scores[static_cast<std::size_t>(s - first)] - max_score) / sum *
-                     v[static_cast<std::size_t>(((b * T + s) * KV + g) * D + d)];
+            value += probabilities[static_cast<std::size_t>(s - first)] *
+                     v[static_cast<std::size_t>(((b * seq + s) * kv_heads + g) * size + d)];
           }
-          result.out[static_cast<std::size_t>(((b * T + t) * H + h) * D + d)] = value;
+          result.out[static_cast<std::size_t>(((b * seq + t) * heads + h) * size + d)] = value;
         }
       }
     }
   }
   return result;
+}
+
+Reference reference_attention(const Vector& q, const Vector& k, const Vector& v, double scale) {
+  return reference_attention({B, T, H, KV, D}, kDocStart, q, k, v, scale);
 }
 
 struct AttentionCase {
@@ -160,6 +172,54 @@ TEST_CASE("attention backward: dq, dk, dv by finite differences, accumulation, s
   Tensor dv_only = backend.zeros(DType::f32, {B, T, KV, D});
   backend.attention_backward(Tensor(), Tensor(), dv_only, dout, t_q, t_k, t_v, fwd.out, fwd.lse, c.doc_start, c.scale);
   CHECK(test::same_bits(values_of(backend, dv_only), g_v));
+}
+
+TEST_CASE("attention at sizes that take every vector path (T = 100, D = 80): forward and sampled gradients") {
+  // Key counts up to 100 use the 64- and 16-wide register blocks and the tail; D = 80 is one
+  // 64-wide chunk of the weighted sums plus a 16-element tail. Two documents in the second row.
+  const Dims n{2, 100, 2, 1, 80};
+  std::vector<std::int32_t> starts(static_cast<std::size_t>(n.batch * n.sequence), 0);
+  for (std::int64_t t = 45; t < n.sequence; ++t) starts[static_cast<std::size_t>(n.sequence + t)] = 45;
+  auto backend = make_cpu_backend();
+  std::mt19937 rng(41);
+  const auto q = test::random_values(n.batch * n.sequence * n.heads * n.head_size, rng, -1.5f, 1.5f);
+  const auto k = test::random_values(n.batch * n.sequence * n.kv_heads * n.head_size, rng, -1.5f, 1.5f);
+  const auto v = test::random_values(n.batch * n.sequence * n.kv_heads * n.head_size, rng);
+  const auto projection = test::random_values(q.size(), rng);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(n.head_size));
+  const Shape q_shape{n.batch, n.sequence, n.heads, n.head_size}, kv_shape{n.batch, n.sequence, n.kv_heads, n.head_size};
+  Tensor t_q = tensor_from(*backend, q_shape, q), t_k = tensor_from(*backend, kv_shape, k),
+         t_v = tensor_from(*backend, kv_shape, v);
+  Tensor doc_start = tensor_from(*backend, {n.batch, n.sequence}, starts);
+  Tensor out = backend->empty(DType::f32, q_shape);
+  Tensor lse = backend->empty(DType::f32, {n.batch, n.heads, n.sequence});
+  backend->attention_forward(out, lse, t_q, t_k, t_v, doc_start, scale);
+  const Vector xq = to_double(q), xk = to_double(k), xv = to_double(v), r = to_double(projection);
+  const Reference expected = reference_attention(n, starts, xq, xk, xv, scale);
+  test::check_close(values_of(*backend, out), expected.out, test::kForwardTolerance, "attention out");
+  test::check_close(values_of(*backend, lse), expected.lse, test::kForwardTolerance, "attention lse");
+
+  Tensor dq = backend->zeros(DType::f32, q_shape), dk = backend->zeros(DType::f32, kv_shape),
+         dv = backend->zeros(DType::f32, kv_shape);
+  backend->attention_backward(dq, dk, dv, tensor_from(*backend, q_shape, projection), t_q, t_k, t_v, out, lse,
+                              doc_start, scale);
+  const auto sample_q = test::sample_indices(q.size(), 16, rng), sample_k = test::sample_indices(k.size(), 16, rng),
+             sample_v = test::sample_indices(v.size(), 16, rng);
+  test::check_close(test::gather(values_of(*backend, dq), sample_q),
+                    test::numeric_gradient_at(
+                        [&](const Vector& x) { return reference_attention(n, starts, x, xk, xv, scale).out; }, xq, r,
+                        sample_q),
+                    test::kGradientTolerance, "dq (sampled)");
+  test::check_close(test::gather(values_of(*backend, dk), sample_k),
+                    test::numeric_gradient_at(
+                        [&](const Vector& x) { return reference_attention(n, starts, xq, x, xv, scale).out; }, xk, r,
+                        sample_k),
+                    test::kGradientTolerance, "dk (sampled)");
+  test::check_close(test::gather(values_of(*backend, dv), sample_v),
+                    test::numeric_gradient_at(
+                        [&](const Vector& x) { return reference_attention(n, starts, xq, xk, x, scale).out; }, xv, r,
+                        sample_v),
+                    test::kGradientTolerance, "dv (sampled)");
 }
 
 TEST_CASE("attention: shape and doc_start errors") {

@@ -66,6 +66,34 @@ TEST_CASE("cross_entropy_rows: losses, gradient over the logits, ignored rows") 
                   std::logic_error);
 }
 
+TEST_CASE("cross_entropy_rows with a vocabulary wider than the vector lanes: losses and softmax - onehot") {
+  auto backend = make_cpu_backend();
+  std::mt19937 rng(62);
+  const std::int64_t rows = 5, vocabulary = 1001;
+  const auto logits = test::random_values(rows * vocabulary, rng, -8.0f, 8.0f);
+  const std::vector<std::int32_t> targets{0, 1000, 517, -100, 64};
+  Tensor t_logits = tensor_from(*backend, {rows, vocabulary}, logits);
+  Tensor losses = backend->empty(DType::f32, {rows});
+  const float scale = 0.5f;
+  backend->cross_entropy_rows(losses, t_logits, tensor_from(*backend, {rows}, targets), scale);
+  Vector expected_losses(static_cast<std::size_t>(rows)), expected_gradient(logits.size());
+  for (std::int64_t n = 0; n < rows; ++n) {
+    const std::int32_t target = targets[static_cast<std::size_t>(n)];
+    if (target == -100) continue;
+    double sum = 0.0;
+    for (std::int64_t j = 0; j < vocabulary; ++j) sum += std::exp(static_cast<double>(logits[static_cast<std::size_t>(n * vocabulary + j)]));
+    expected_losses[static_cast<std::size_t>(n)] =
+        std::log(sum) - static_cast<double>(logits[static_cast<std::size_t>(n * vocabulary + target)]);
+    for (std::int64_t j = 0; j < vocabulary; ++j) {
+      const auto index = static_cast<std::size_t>(n * vocabulary + j);
+      expected_gradient[index] =
+          (std::exp(static_cast<double>(logits[index])) / sum - (j == target ? 1.0 : 0.0)) * static_cast<double>(scale);
+    }
+  }
+  test::check_close(values_of(*backend, losses), expected_losses, test::kForwardTolerance, "losses");
+  test::check_close(values_of(*backend, t_logits), expected_gradient, test::kForwardTolerance, "softmax - onehot");
+}
+
 // torch.optim.AdamW's single-tensor step written out in double.
 struct ReferenceAdamW {
   Vector param, m, v;
