@@ -25,6 +25,7 @@
 #include "backend/op_checks.hpp"
 
 namespace fthost::backend::cpu {
+namespace {
 
 // The shapes, strides and pointers the kernels share.
 struct AttentionProblem {
@@ -276,8 +277,6 @@ void attention_backward_queries(const AttentionProblem& p, const float* q, const
     }
   }
 }
-
-namespace {
 
 constexpr std::int64_t kRowsPerTask = 16;  // queries or keys per parallel work item
 

@@ -1,9 +1,11 @@
 #pragma once
 // The CPU backend: the exact reference every other device is checked against. f32 tensors in host
 // memory (64-byte aligned), GEMM through OpenBLAS, every other loop in plain C++ parallelised with
-// OpenMP. Results are bit-identical from run to run, and independent of the thread count except
-// for GEMM, whose blocking OpenBLAS chooses. The thread count is OpenMP's (OMP_NUM_THREADS,
-// omp_set_num_threads) for the loops and OpenBLAS's (OPENBLAS_NUM_THREADS) for GEMM.
+// OpenMP and vectorised (AVX-512 / AVX2 / baseline clones, cpu/cpu_loops.hpp). Results are
+// bit-identical from run to run, and the loops' results do not depend on the thread count or the
+// instruction set; GEMM's are OpenBLAS's (its kernels and blocking). The thread count is OpenMP's
+// (OMP_NUM_THREADS, omp_set_num_threads) for the loops and OpenBLAS's (OPENBLAS_NUM_THREADS) for
+// GEMM.
 
 #include <memory>
 #include <string>

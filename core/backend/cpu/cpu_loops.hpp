@@ -72,24 +72,6 @@ inline float max_f32(const float* x, std::int64_t n) {
   return result;
 }
 
-// sum_i x[i] * y[i] in f32, 16 lanes. For head-size dot products (D = 64..128): the error stays
-// within a few ulps of the exact sum, and 16 lanes fill an AVX-512 register.
-inline float dot_f32(const float* x, const float* y, std::int64_t n) {
-  constexpr int kLanes = 16;
-  float lanes[kLanes] = {};
-  std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-#pragma omp simd
-    for (int j = 0; j < kLanes; ++j) lanes[j] += x[i + j] * y[i + j];
-  }
-  float tail = 0.0f;
-  for (; i < n; ++i) tail += x[i] * y[i];
-  for (int width = kLanes / 2; width > 0; width /= 2) {
-    for (int j = 0; j < width; ++j) lanes[j] += lanes[j + width];
-  }
-  return lanes[0] + tail;
-}
-
 // sum_i x[i] * y[i] in f64 from f32 inputs, 8 lanes: row statistics of norms (C up to ~10^4).
 inline double dot_f64(const float* x, const float* y, std::int64_t n) {
   constexpr int kLanes = 8;
