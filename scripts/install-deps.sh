@@ -10,6 +10,7 @@ packages=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev doctest-dev nlohmann-json3-dev
   libopenblas-dev libdnnl-dev                 # CPU GEMM
   clang libclang-rt-14-dev                    # the libFuzzer target (scripts/fuzz-safetensors.sh)
+  libpcre2-dev libicu-dev                     # the tokenizer: Unicode regexes, normalization forms
   python3
 )
 

@@ -129,7 +129,10 @@ std::vector<std::int32_t> Tokenizer::encode_with(std::string_view text, bool add
   std::vector<std::int32_t> ids;
   std::vector<TextSegment> raw_segments;
   std::vector<TextSegment> normalized_segments;
-  std::vector<std::string> words;
+  std::string normalized_storage;
+  // Per thread and kept between calls: once grown, splitting text allocates nothing.
+  thread_local TextPieces words;
+  thread_local PreTokenizerScratch scratch;
   pipeline.added.split_raw(text, raw_segments);
   for (const TextSegment& raw : raw_segments) {
     if (raw.token_id >= 0) {
@@ -138,7 +141,8 @@ std::vector<std::int32_t> Tokenizer::encode_with(std::string_view text, bool add
     }
     if (raw.end == raw.begin) continue;
     std::string_view stretch = text.substr(raw.begin, raw.end - raw.begin);
-    std::string normalized = pipeline.normalizer.empty() ? std::string(stretch) : pipeline.normalizer.apply(stretch);
+    if (!pipeline.normalizer.empty()) normalized_storage = pipeline.normalizer.apply(stretch);
+    std::string_view normalized = pipeline.normalizer.empty() ? stretch : std::string_view(normalized_storage);
     normalized_segments.clear();
     pipeline.added.split_normalized(normalized, normalized_segments);
     for (const TextSegment& segment : normalized_segments) {
@@ -146,13 +150,11 @@ std::vector<std::int32_t> Tokenizer::encode_with(std::string_view text, bool add
         ids.push_back(segment.token_id);
         continue;
       }
-      words.clear();
-      pipeline.pre_tokenizer.split({normalized.substr(segment.begin, segment.end - segment.begin),
-                                    raw.begin == 0 && segment.begin == 0},
-                                   words);
-      for (const std::string& word : words) {
-        if (reference) pipeline.model.encode_word_reference(word, ids);
-        else pipeline.model.encode_word(word, ids);
+      std::string_view piece = normalized.substr(segment.begin, segment.end - segment.begin);
+      pipeline.pre_tokenizer.split(piece, raw.begin == 0 && segment.begin == 0, words, scratch);
+      for (const TextPieces::Piece& word : words.pieces) {
+        if (reference) pipeline.model.encode_word_reference(words.view(word), ids);
+        else pipeline.model.encode_word(words.view(word), ids);
       }
     }
   }

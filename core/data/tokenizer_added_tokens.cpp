@@ -1,6 +1,7 @@
 #include "data/tokenizer_added_tokens.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 
 #include "data/tokenizer_unicode.hpp"
@@ -64,13 +65,32 @@ void AddedVocabulary::Matcher::build(std::vector<std::pair<std::string, std::siz
     patterns_.push_back({std::move(text), token});
   }
   for (std::size_t byte = 1; byte < bucket_start_.size(); ++byte) bucket_start_[byte] += bucket_start_[byte - 1];
+  only_first_byte_ = -1;
+  int distinct_first_bytes = 0;
+  for (std::size_t byte = 0; byte < 256; ++byte) {
+    starts_pattern_[byte] = bucket_start_[byte + 1] > bucket_start_[byte];
+    if (starts_pattern_[byte]) {
+      ++distinct_first_bytes;
+      only_first_byte_ = static_cast<int>(byte);
+    }
+  }
+  if (distinct_first_bytes != 1) only_first_byte_ = -1;
 }
 
 void AddedVocabulary::Matcher::split(std::string_view text, const std::vector<AddedToken>& tokens,
                                      std::vector<TextSegment>& segments) const {
   std::size_t start_offset = 0;  // where the text not yet covered by segments begins
   for (std::size_t position = 0; position < text.size() && !patterns_.empty();) {
+    if (only_first_byte_ >= 0) {  // special tokens mostly all start with '<': memchr to the next one
+      const void* next = std::memchr(text.data() + position, only_first_byte_, text.size() - position);
+      if (next == nullptr) break;
+      position = static_cast<std::size_t>(static_cast<const char*>(next) - text.data());
+    }
     auto first_byte = static_cast<unsigned char>(text[position]);
+    if (!starts_pattern_[first_byte]) {
+      ++position;
+      continue;
+    }
     const Pattern* found = nullptr;
     for (std::uint32_t index = bucket_start_[first_byte]; index < bucket_start_[first_byte + 1u]; ++index) {
       if (text.compare(position, patterns_[index].text.size(), patterns_[index].text) == 0) {

@@ -73,6 +73,8 @@ class AddedVocabulary {
     };
     std::vector<Pattern> patterns_;
     std::array<std::uint32_t, 257> bucket_start_{};  // patterns_ starting with byte b: [start[b], start[b+1])
+    std::array<bool, 256> starts_pattern_{};         // some pattern starts with this byte
+    int only_first_byte_ = -1;                       // the first byte of every pattern, when they share one
   };
 
   std::vector<AddedToken> tokens_;

@@ -1,8 +1,8 @@
 #include "data/tokenizer_bpe.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
-#include <mutex>
 
 #include "data/tokenizer_unicode.hpp"
 
@@ -17,41 +17,26 @@ struct BpeModel::Symbol {
   bool removed;           // merged into the symbol on its left
 };
 
-// word -> ids, for words already encoded. Ids live in one append-only arena; the cache stops
-// growing at max_entries words (like `tokenizers`' bounded cache), so memory stays bounded.
-class BpeModel::WordCache {
- public:
-  bool lookup(std::string_view word, std::vector<std::int32_t>& ids) const {
-    std::lock_guard lock(mutex_);
-    auto found = entries_.find(word);
-    if (found == entries_.end()) return false;
-    auto first = arena_.begin() + static_cast<std::ptrdiff_t>(found->second.offset);
-    ids.insert(ids.end(), first, first + static_cast<std::ptrdiff_t>(found->second.count));
-    return true;
-  }
+namespace {
+std::atomic<std::uint64_t> next_model_serial{1};
+}  // namespace
 
-  void insert(std::string_view word, const std::int32_t* ids, std::size_t count) {
-    std::lock_guard lock(mutex_);
-    if (entries_.size() >= max_entries) return;
-    auto [entry, inserted] = entries_.try_emplace(std::string(word), Range{arena_.size(), count});
-    if (inserted) arena_.insert(arena_.end(), ids, ids + count);
-  }
+BpeModel::BpeModel() : serial_(next_model_serial.fetch_add(1)) {}
 
- private:
-  static constexpr std::size_t max_entries = 1 << 16;
-  struct Range {
-    std::size_t offset;
-    std::size_t count;
+WordCache& BpeModel::thread_cache() const {
+  // One cache per thread, owned by the last model that used it there: no locks, bounded memory,
+  // and a serial (never reused, unlike an address) tells when it holds another model's words.
+  struct Owned {
+    std::uint64_t owner = 0;
+    WordCache cache;
   };
-  mutable std::mutex mutex_;
-  StringMap<Range> entries_;
-  std::vector<std::int32_t> arena_;
-};
-
-BpeModel::BpeModel() : cache_(std::make_unique<WordCache>()) {}
-BpeModel::BpeModel(BpeModel&&) noexcept = default;
-BpeModel& BpeModel::operator=(BpeModel&&) noexcept = default;
-BpeModel::~BpeModel() = default;
+  thread_local Owned owned;
+  if (owned.owner != serial_) {
+    owned.cache.clear();
+    owned.owner = serial_;
+  }
+  return owned.cache;
+}
 
 namespace {
 
@@ -264,21 +249,22 @@ void BpeModel::merge_symbols(std::vector<Symbol>& symbols) const {
 }
 
 void BpeModel::encode_word(std::string_view word, std::vector<std::int32_t>& ids) const {
-  if (ignore_merges_) {
-    if (auto id = token_to_id(word)) {
-      ids.push_back(*id);
-      return;
+  // The cache first: it also remembers the words ignore_merges takes whole, so a word costs one lookup.
+  WordCache& cache = thread_cache();
+  std::uint64_t hash = WordCache::hash(word);
+  if (cache.lookup(word, hash, ids)) return;
+  std::size_t first = ids.size();
+  if (auto id = ignore_merges_ ? token_to_id(word) : std::nullopt) {
+    ids.push_back(*id);
+  } else {
+    thread_local std::vector<Symbol> symbols;
+    initial_symbols(word, symbols);
+    merge_symbols(symbols);
+    for (const Symbol& symbol : symbols) {
+      if (!symbol.removed) ids.push_back(symbol.id);
     }
   }
-  if (cache_->lookup(word, ids)) return;
-  thread_local std::vector<Symbol> symbols;
-  initial_symbols(word, symbols);
-  merge_symbols(symbols);
-  std::size_t first = ids.size();
-  for (const Symbol& symbol : symbols) {
-    if (!symbol.removed) ids.push_back(symbol.id);
-  }
-  cache_->insert(word, ids.data() + first, ids.size() - first);
+  cache.insert(word, hash, std::span<const std::int32_t>(ids).subspan(first));
 }
 
 void BpeModel::encode_word_reference(std::string_view word, std::vector<std::int32_t>& ids) const {

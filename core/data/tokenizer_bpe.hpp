@@ -2,8 +2,8 @@
 // The tokenizer.json "model" of type BPE: a vocabulary (token -> id) and ranked merges. Each
 // pre-tokenized word starts as one symbol per character (or its <0xNN> byte tokens under
 // byte_fallback, or <unk>) and the adjacent pair with the lowest merge rank is merged, leftmost
-// first, until no pair has a merge. Words already encoded are remembered (a bounded cache shared by
-// all threads), so running text mostly costs one hash lookup per word.
+// first, until no pair has a merge. Words already encoded are remembered (a bounded WordCache per
+// thread, so threads never wait on each other), so running text mostly costs one lookup per word.
 //
 // Settings read: vocab, merges ("a b" strings or ["a", "b"] pairs), unk_token, fuse_unk,
 // byte_fallback, ignore_merges, continuing_subword_prefix, end_of_word_suffix. dropout > 0 (random
@@ -11,7 +11,6 @@
 
 #include <array>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "data/tokenizer_json.hpp"
+#include "data/tokenizer_word_cache.hpp"
 
 namespace fthost::data {
 
@@ -36,10 +36,6 @@ class BpeModel {
   static BpeModel parse(const tokenizer_json::Json& model, const std::string& path);
 
   BpeModel();  // an empty vocabulary, until parse() gives a real one
-
-  BpeModel(BpeModel&&) noexcept;
-  BpeModel& operator=(BpeModel&&) noexcept;
-  ~BpeModel();
 
   // Appends the ids of one word (non-empty, valid UTF-8, as the pre-tokenizer produced it).
   void encode_word(std::string_view word, std::vector<std::int32_t>& ids) const;
@@ -60,12 +56,13 @@ class BpeModel {
     std::int32_t merged_id;
   };
   struct Symbol;  // one piece of a word while merging
-  class WordCache;
 
   static std::uint64_t pair_key(std::int32_t left, std::int32_t right) {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(left)) << 32) | static_cast<std::uint32_t>(right);
   }
   const Merge* find_merge(std::int32_t left, std::int32_t right) const;
+  // This thread's word cache, emptied when it last served another model.
+  WordCache& thread_cache() const;
   // The word's first symbols: characters, byte tokens or <unk>, in `tokenizers`' order.
   void initial_symbols(std::string_view word, std::vector<Symbol>& symbols) const;
   void merge_symbols(std::vector<Symbol>& symbols) const;
@@ -80,7 +77,7 @@ class BpeModel {
   std::optional<std::array<std::int32_t, 256>> byte_fallback_ids_;  // set when byte_fallback is on; -1: missing
   std::string continuing_subword_prefix_;
   std::string end_of_word_suffix_;
-  std::unique_ptr<WordCache> cache_;
+  std::uint64_t serial_;  // tells this model's per-thread word cache from another model's
 };
 
 }  // namespace fthost::data

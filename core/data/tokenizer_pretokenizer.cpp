@@ -23,10 +23,7 @@ const UnicodeRegex& gpt2_regex() {
 }
 
 // A stretch of a piece and whether the pattern matched it; together the cuts cover the piece.
-struct Cut {
-  Span span;
-  bool is_match;
-};
+using Cut = PreTokenizerScratch::Cut;
 
 void cover(std::size_t length, const std::vector<Span>& matches, bool invert, std::vector<Cut>& cuts) {
   cuts.clear();
@@ -37,14 +34,6 @@ void cover(std::size_t length, const std::vector<Span>& matches, bool invert, st
     previous = match.end;
   }
   if (previous != length) cuts.push_back({{previous, length}, invert});
-}
-
-std::string byte_level_map(std::string_view text) {
-  const auto& table = unicode::byte_to_unicode();
-  std::string mapped;
-  mapped.reserve(text.size() * 2);
-  for (char byte : text) mapped.append(table[static_cast<unsigned char>(byte)]);
-  return mapped;
 }
 
 }  // namespace
@@ -99,11 +88,21 @@ PreTokenizer PreTokenizer::parse(const Json& node, const std::string& path) {
 
 namespace {
 
-// Cuts piece as `tokenizers`' NormalizedString::split does for each delimiter behaviour. A piece
-// keeps at_text_start only for the part that starts where it starts.
-void split_piece(const TextPiece& piece, const std::vector<Cut>& cuts, SplitBehavior behavior,
-                 std::vector<TextPiece>& out) {
-  std::vector<Cut> kept;  // spans to keep, in order
+using Piece = TextPieces::Piece;
+
+// Cuts piece (cuts relative to it) as `tokenizers`' NormalizedString::split does for each
+// delimiter behaviour. Only the part that starts where the piece starts keeps at_text_start.
+void split_piece(const Piece& piece, const std::vector<Cut>& cuts, SplitBehavior behavior, std::vector<Cut>& kept,
+                 std::vector<Piece>& out) {
+  auto emit = [&piece, &out](const Cut& cut) {
+    if (cut.span.end == cut.span.begin) return;
+    out.push_back({piece.begin + cut.span.begin, piece.begin + cut.span.end, piece.at_text_start && cut.span.begin == 0});
+  };
+  if (behavior == SplitBehavior::isolated) {
+    for (const Cut& cut : cuts) emit(cut);
+    return;
+  }
+  kept.clear();
   if (behavior == SplitBehavior::removed) {
     for (const Cut& cut : cuts) {
       if (!cut.is_match) kept.push_back(cut);
@@ -111,7 +110,8 @@ void split_piece(const TextPiece& piece, const std::vector<Cut>& cuts, SplitBeha
   } else if (behavior == SplitBehavior::contiguous || behavior == SplitBehavior::merged_with_previous) {
     bool previous_match = false;
     for (const Cut& cut : cuts) {
-      bool merge = behavior == SplitBehavior::contiguous ? cut.is_match == previous_match : cut.is_match && !previous_match;
+      bool merge = behavior == SplitBehavior::contiguous ? cut.is_match == previous_match
+                                                         : cut.is_match && !previous_match;
       if (merge && !kept.empty()) kept.back().span.end = cut.span.end;
       else kept.push_back(cut);
       previous_match = cut.is_match;
@@ -124,75 +124,103 @@ void split_piece(const TextPiece& piece, const std::vector<Cut>& cuts, SplitBeha
       previous_match = cut->is_match;
     }
     std::reverse(kept.begin(), kept.end());
-  } else {
-    kept = cuts;  // isolated
   }
-  for (const Cut& cut : kept) {
-    if (cut.span.end == cut.span.begin) continue;
-    out.push_back({piece.text.substr(cut.span.begin, cut.span.end - cut.span.begin),
-                   piece.at_text_start && cut.span.begin == 0});
+  for (const Cut& cut : kept) emit(cut);
+}
+
+// Rebuilds pieces into scratch, each piece's text rewritten by transform(view, out), then swaps.
+template <typename Transform>
+void rewrite(TextPieces& pieces, TextPieces& scratch, Transform transform) {
+  scratch.storage.clear();
+  scratch.pieces.clear();
+  for (const Piece& piece : pieces.pieces) {
+    std::size_t begin = scratch.storage.size();
+    transform(pieces.view(piece), piece.at_text_start, scratch.storage);
+    scratch.pieces.push_back({begin, scratch.storage.size(), piece.at_text_start});
   }
+  pieces.storage.swap(scratch.storage);
+  pieces.pieces.swap(scratch.pieces);
+  pieces.text = pieces.storage;  // after the swap: a short string's characters move with it
 }
 
 }  // namespace
 
-void PreTokenizer::apply(const Step& step, std::vector<TextPiece>& pieces) {
-  std::vector<TextPiece> out;
-  out.reserve(pieces.size());
-  std::vector<Span> matches;
-  std::vector<Cut> cuts;
-  auto split_with = [&](const TextPiece& piece, const UnicodeRegex& regex, bool invert, SplitBehavior behavior) {
-    matches.clear();
-    regex.find_all(piece.text, matches);
-    cover(piece.text.size(), matches, invert, cuts);
-    split_piece(piece, cuts, behavior, out);
+void PreTokenizer::apply(const Step& step, TextPieces& pieces, PreTokenizerScratch& scratch) {
+  std::vector<Piece>& out = scratch.pieces;
+  std::vector<Span>& matches = scratch.matches;
+  std::vector<Cut>& cuts = scratch.cuts;
+  std::vector<Cut>& kept = scratch.kept;
+  auto split_with = [&](const UnicodeRegex& regex, bool invert, SplitBehavior behavior) {
+    out.clear();
+    out.reserve(pieces.text.size() / 3 + 8);  // words average more than 3 bytes
+    for (const Piece& piece : pieces.pieces) {
+      matches.clear();
+      regex.find_all(pieces.view(piece), matches);
+      cover(piece.end - piece.begin, matches, invert, cuts);
+      split_piece(piece, cuts, behavior, kept, out);
+    }
+    pieces.pieces.swap(out);
   };
 
   if (const auto* split = std::get_if<RegexSplit>(&step)) {
-    for (const TextPiece& piece : pieces) split_with(piece, *split->pattern, split->invert, split->behavior);
+    split_with(*split->pattern, split->invert, split->behavior);
   } else if (const auto* byte_level = std::get_if<ByteLevel>(&step)) {
-    for (TextPiece& piece : pieces) {
-      if (byte_level->add_prefix_space && piece.text.front() != ' ') piece.text.insert(0, " ");
-      if (byte_level->use_regex) split_with(piece, gpt2_regex(), false, SplitBehavior::isolated);
-      else out.push_back(std::move(piece));
+    if (byte_level->add_prefix_space) {
+      rewrite(pieces, scratch.rewritten, [](std::string_view text, bool, std::string& into) {
+        if (text.front() != ' ') into.push_back(' ');
+        into.append(text);
+      });
     }
-    for (TextPiece& piece : out) piece.text = byte_level_map(piece.text);
+    if (byte_level->use_regex) split_with(gpt2_regex(), false, SplitBehavior::isolated);
+    const auto& table = unicode::byte_to_unicode();
+    rewrite(pieces, scratch.rewritten, [&table](std::string_view text, bool, std::string& into) {
+      // Each byte becomes 1 or 2 bytes: size for the worst case, write, then trim.
+      std::size_t used = into.size();
+      into.resize(used + 2 * text.size());
+      char* write = into.data() + used;
+      for (char byte : text) {
+        const std::string& mapped = table[static_cast<unsigned char>(byte)];
+        *write++ = mapped[0];
+        if (mapped.size() == 2) *write++ = mapped[1];
+      }
+      into.resize(static_cast<std::size_t>(write - into.data()));
+    });
   } else if (const auto* metaspace = std::get_if<Metaspace>(&step)) {
-    for (TextPiece& piece : pieces) {
-      std::string& text = piece.text;
-      for (std::size_t space = text.find(' '); space != std::string::npos; space = text.find(' ', space)) {
-        text.replace(space, 1, metaspace->replacement);
-        space += metaspace->replacement.size();
-      }
-      bool starts_with_replacement = text.compare(0, metaspace->replacement.size(), metaspace->replacement) == 0;
+    const std::string& replacement = metaspace->replacement;
+    rewrite(pieces, scratch.rewritten, [metaspace, &replacement](std::string_view text, bool at_text_start, std::string& into) {
+      bool starts_with_replacement = text.front() == ' ' || text.substr(0, replacement.size()) == replacement;
       bool prepend = !starts_with_replacement && (metaspace->prepend_scheme == PrependScheme::always ||
-                                                  (metaspace->prepend_scheme == PrependScheme::first && piece.at_text_start));
-      if (prepend) text.insert(0, metaspace->replacement);
-      if (!metaspace->split) {
-        out.push_back(std::move(piece));
-        continue;
+                                                  (metaspace->prepend_scheme == PrependScheme::first && at_text_start));
+      if (prepend) into.append(replacement);
+      for (char byte : text) {
+        if (byte == ' ') into.append(replacement);
+        else into.push_back(byte);
       }
+    });
+    if (metaspace->split) {
       // Every replacement character is a delimiter of its own, kept with the word after it.
-      matches.clear();
-      for (std::size_t found = text.find(metaspace->replacement); found != std::string::npos;
-           found = text.find(metaspace->replacement, found + metaspace->replacement.size())) {
-        matches.push_back({found, found + metaspace->replacement.size()});
+      out.clear();
+      for (const Piece& piece : pieces.pieces) {
+        std::string_view text = pieces.view(piece);
+        matches.clear();
+        for (std::size_t found = text.find(replacement); found != std::string_view::npos;
+             found = text.find(replacement, found + replacement.size())) {
+          matches.push_back({found, found + replacement.size()});
+        }
+        cover(text.size(), matches, false, cuts);
+        split_piece(piece, cuts, SplitBehavior::merged_with_next, kept, out);
       }
-      cover(text.size(), matches, false, cuts);
-      split_piece(piece, cuts, SplitBehavior::merged_with_next, out);
+      pieces.pieces.swap(out);
     }
   }
-  pieces = std::move(out);
 }
 
-void PreTokenizer::split(TextPiece piece, std::vector<std::string>& words) const {
-  if (piece.text.empty()) return;
-  std::vector<TextPiece> pieces;
-  pieces.push_back(std::move(piece));
-  for (const Step& step : steps_) apply(step, pieces);
-  for (TextPiece& word : pieces) {
-    if (!word.text.empty()) words.push_back(std::move(word.text));
-  }
+void PreTokenizer::split(std::string_view text, bool at_text_start, TextPieces& words,
+                         PreTokenizerScratch& scratch) const {
+  words.text = text;
+  words.pieces.clear();
+  if (!text.empty()) words.pieces.push_back({0, text.size(), at_text_start});
+  for (const Step& step : steps_) apply(step, words, scratch);
 }
 
 }  // namespace fthost::data

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -20,10 +21,33 @@ namespace fthost::data {
 // How a Split keeps the delimiters it finds (tokenizers' SplitDelimiterBehavior).
 enum class SplitBehavior { removed, isolated, merged_with_previous, merged_with_next, contiguous };
 
-// A piece of text on its way through the pre-tokenizer.
-struct TextPiece {
-  std::string text;
-  bool at_text_start;  // begins at offset 0 of the text given to encode()
+// Pieces of text on their way through the pre-tokenizer: spans of one buffer, so splitting
+// copies nothing and only the steps that rewrite text (ByteLevel, Metaspace) build a new buffer.
+struct TextPieces {
+  struct Piece {
+    std::size_t begin;
+    std::size_t end;
+    bool at_text_start;  // begins at offset 0 of the text given to encode()
+  };
+  std::string_view text;  // the caller's text until a step rewrites it into storage
+  std::string storage;
+  std::vector<Piece> pieces;
+
+  std::string_view view(const Piece& piece) const { return text.substr(piece.begin, piece.end - piece.begin); }
+};
+
+// Working memory of PreTokenizer::split, kept across calls so that splitting allocates nothing
+// once the buffers have grown.
+struct PreTokenizerScratch {
+  struct Cut {
+    Span span;
+    bool is_match;
+  };
+  TextPieces rewritten;
+  std::vector<TextPieces::Piece> pieces;
+  std::vector<Span> matches;
+  std::vector<Cut> cuts;
+  std::vector<Cut> kept;
 };
 
 class PreTokenizer {
@@ -31,8 +55,10 @@ class PreTokenizer {
   // node is the "pre_tokenizer" value (null: the whole stretch is one word). Throws ConfigError.
   static PreTokenizer parse(const tokenizer_json::Json& node, const std::string& path);
 
-  // Appends the words of piece to words; empty words are dropped, as in `tokenizers`.
-  void split(TextPiece piece, std::vector<std::string>& words) const;
+  // Cuts text (one normalized stretch) into words: words.pieces, in order, none empty (as in
+  // `tokenizers`). words may point into text, which must outlive their use. scratch is working
+  // memory, reused across calls to spare allocations.
+  void split(std::string_view text, bool at_text_start, TextPieces& words, PreTokenizerScratch& scratch) const;
 
  private:
   enum class PrependScheme { always, first, never };
@@ -53,7 +79,7 @@ class PreTokenizer {
   using Step = std::variant<RegexSplit, ByteLevel, Metaspace>;
 
   static void parse_into(const tokenizer_json::Json& node, const std::string& path, std::vector<Step>& steps);
-  static void apply(const Step& step, std::vector<TextPiece>& pieces);
+  static void apply(const Step& step, TextPieces& pieces, PreTokenizerScratch& scratch);
 
   std::vector<Step> steps_;
 };

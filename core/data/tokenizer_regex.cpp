@@ -46,8 +46,8 @@ std::optional<UnicodeRegex> UnicodeRegex::compile(std::string_view pattern, bool
     error = std::string(reinterpret_cast<const char*>(message)) + " at offset " + std::to_string(error_offset);
     return std::nullopt;
   }
-  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // when JIT is unavailable pcre2_match interprets
-  return UnicodeRegex(code);
+  bool jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;  // without JIT, pcre2_match interprets
+  return UnicodeRegex(code, jit);
 }
 
 void UnicodeRegex::find_all(std::string_view text, std::vector<Span>& matches) const {
@@ -56,8 +56,10 @@ void UnicodeRegex::find_all(std::string_view text, std::vector<Span>& matches) c
   std::size_t position = 0;
   while (position < text.size()) {
     // The input was checked once (is_valid_utf8); PCRE2 need not re-check it on every call.
-    int result = pcre2_match(code_.get(), subject, text.size(), position, PCRE2_NO_UTF_CHECK, state.data.get(),
-                             state.context.get());
+    int result = jit_ ? pcre2_jit_match(code_.get(), subject, text.size(), position, 0, state.data.get(),
+                                        state.context.get())
+                      : pcre2_match(code_.get(), subject, text.size(), position, PCRE2_NO_UTF_CHECK,
+                                    state.data.get(), state.context.get());
     if (result == PCRE2_ERROR_JIT_STACKLIMIT) {
       result = pcre2_match(code_.get(), subject, text.size(), position, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
                            state.data.get(), state.context.get());

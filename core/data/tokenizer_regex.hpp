@@ -36,8 +36,9 @@ class UnicodeRegex {
   struct CodeDeleter {
     void operator()(pcre2_real_code_8* code) const;
   };
-  explicit UnicodeRegex(pcre2_real_code_8* code) : code_(code) {}
+  UnicodeRegex(pcre2_real_code_8* code, bool jit) : code_(code), jit_(jit) {}
   std::unique_ptr<pcre2_real_code_8, CodeDeleter> code_;
+  bool jit_;  // JIT-compiled: matched through pcre2_jit_match, which skips pcre2_match's per-call checks
 };
 
 }  // namespace fthost::data

@@ -1,5 +1,7 @@
 #include "data/tokenizer_unicode.hpp"
 
+#include <cstring>
+
 #include <unicode/bytestream.h>
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
@@ -115,6 +117,15 @@ void append_utf8(std::string& out, char32_t code_point) {
 
 bool is_valid_utf8(std::string_view bytes) {
   for (std::size_t position = 0; position < bytes.size();) {
+    // ASCII eight bytes at a time.
+    if (position + 8 <= bytes.size()) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, bytes.data() + position, 8);
+      if ((word & 0x8080808080808080ULL) == 0) {
+        position += 8;
+        continue;
+      }
+    }
     if (byte_at(bytes, position) < 0x80) {
       ++position;
       continue;
