@@ -18,7 +18,13 @@ reads is exactly what was checked. Run by hand; fthost never imports this.
 
     ~/.venvs/fthost-reference/bin/python tools/make_tokenizer_fixtures.py
 
-Deterministic: the trainers are single-threaded here (RAYON_NUM_THREADS=1) and the text is fixed.
+The texts are BASE_TEXTS (multilingual, emoji with ZWJ, code, whitespace runs, numbers, composed
+and decomposed accents, whitespace corner cases), a few per case with its special and added tokens
+inside, and 30 fixed pseudo-random strings per case over RANDOM_ALPHABET.
+
+Deterministic: the trainers run single-threaded (RAYON_NUM_THREADS=1) on fixed text and without
+limit_alphabet (whose ties are broken in hash order); two runs give byte-identical files (checked
+with sha256sum over all 18 files).
 """
 
 import json
@@ -80,6 +86,7 @@ BASE_TEXTS = [
     "Grüße aus Zürich — 東京 🍣 и Москва.",
     "Rare: 𠀀𠀁 ideographs, नमस्ते, สวัสดี, שלום, مرحبا.",
     "no\u00a0break\u00a0spaces and\u3000ideographic\u3000ones, zero\u200bwidth.",
+    "not spaces: a\u180eb \u180e c\u0085d\u2028e \ufeff",
     "supercalifragilisticexpialidocious supercalifragilisticexpialidocious",
     "a\r\nb\rc\n\n\nd    \n   e",
     "",
@@ -90,8 +97,26 @@ BASE_TEXTS = [
 ]
 
 
-def base_texts_with(extra):
-    return BASE_TEXTS + extra
+# Characters for the random texts: every class the split regexes and normalizers care about,
+# including the whitespace corners (U+0085, U+2028, U+180E, U+200B, U+FEFF).
+RANDOM_ALPHABET = (list("abcxyzABCXYZ0123456789'`\".,;:!?-_()[]{}<>|/\\#@$%^&*+=~")
+                   + [" ", " ", " ", "  ", "\t", "\n", "\r\n", "\r", "\u00a0", "\u3000", "\u0085", "\u2028",
+                      "\u180e", "\u200b", "\ufeff", "\u200d"]
+                   + list("éÉñüßçøÅΣσςİı") + ["e\u0301", "a\u0308", "\u0301"]
+                   + list("你好世界東京한국어") + ["👍", "👍🏽", "👨‍👩‍👧", "🇫🇷", "❤️", "🙂", "𠀀"]
+                   + ["'s", "'LL", "’t", "▁", "Ġ", "<0x41>", "<s", "</", "<|", "|>", "½", "²", "١٢"])
+
+
+def random_texts(extra_pieces, count=30, seed=1234):
+    """Fixed pseudo-random strings over RANDOM_ALPHABET and the case's own special/added tokens."""
+    import random
+    generator = random.Random(seed)
+    pool = RANDOM_ALPHABET + extra_pieces * 3
+    return ["".join(generator.choice(pool) for _ in range(generator.randint(1, 40))) for _ in range(count)]
+
+
+def base_texts_with(extra, tokens=()):
+    return BASE_TEXTS + extra + random_texts(list(tokens))
 
 
 def train_byte_level_bpe(pre_tokenizer, normalizer=None, vocab_size=1000):
@@ -112,7 +137,7 @@ def train_sentencepiece_bpe(vocab_size=700):
     # Training only: cut at ▁ so merges never cross words (SentencePiece's split_by_whitespace).
     tokenizer.pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")
     byte_tokens = [f"<0x{byte:02X}>" for byte in range(256)]
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False, limit_alphabet=120,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
                                   special_tokens=["<unk>", "<s>", "</s>"] + byte_tokens)
     tokenizer.train_from_iterator([CORPUS] * 3, trainer=trainer)
     model = json.loads(tokenizer.to_str())["model"]
@@ -134,7 +159,7 @@ def make_gpt2():
         "The capital of France is <mask>.   <mask> again<mask>",
         "fthost fthostly x-fthost fthost_y (fthost) café-fthost",
         "<|endoftext|>",
-    ])
+    ], ["<|endoftext|>", "<mask>", "fthost"])
     config = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}
     return tokenizer, texts, config, {"legacy_merges": True}
 
@@ -160,7 +185,7 @@ def make_llama3():
         "<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>",
         "text<|end_of_text|><|begin_of_text|> more <|eot_id|>",
         "<|start_header_id|<|end_header_id|>> nested-looking <|reserved_special_token_1|>",
-    ])
+    ], ["<|begin_of_text|>", "<|eot_id|>", "<|start_header_id|>"])
     config = {"bos_token": "<|begin_of_text|>", "eos_token": "<|end_of_text|>"}
     return tokenizer, texts, config, {}
 
@@ -185,7 +210,7 @@ def make_qwen2():
         "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
         "<tool_call>\n{\"name\": \"f\"}\n</tool_call><|endoftext|>",
         "café and cafe\u0301 and CAFÉ",
-    ])
+    ], ["<|im_start|>", "<|im_end|>", "<tool_call>", "café"])
     config = {"bos_token": None, "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}
     return tokenizer, texts, config, {}
 
@@ -225,7 +250,7 @@ def make_llama2():
         "a <tool> b<tool>c <tool>",
         "left   <sep>   right<sep>\n\tnext",
         "<unk> literal and <0x41> not a byte",
-    ])
+    ], ["<s>", "</s>", "<tool>", "<sep>"])
     config = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
     return tokenizer, texts, config, {}
 
@@ -243,7 +268,7 @@ def make_mistral():
         "[INST] Hello there [/INST] Hi!</s>[INST] again [/INST]",
         " [INST]leading space",
         "<s>[INST]x[/INST]",
-    ])
+    ], ["<s>", "</s>", "[INST]", "[/INST]"])
     config = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
     return tokenizer, texts, config, {}
 
@@ -263,7 +288,7 @@ def make_metaspace_unk():
         "<s> inside </s>text",
         "unknown 🙂🙂 fused 🙂 twice",
         "ΟΔΟΣ İSTANBUL ÀÉÎ",
-    ])
+    ], ["<s>", "</s>", "<unk>"])
     config = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
     return tokenizer, texts, config, {}
 

@@ -3,6 +3,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <algorithm>
+
 namespace fthost::data {
 namespace {
 
@@ -30,6 +32,55 @@ MatchState& thread_match_state() {
   return state;
 }
 
+// Unicode's White_Space characters, spelled for a PCRE2 character class.
+constexpr std::string_view white_space_members =
+    R"(\t\n\x0B\f\r\x20\x85\xA0\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
+
+// The pattern with \s and \S spelled as White_Space classes, which is what they mean to Oniguruma;
+// PCRE2 10.42's own \s also takes U+180E. Escapes, \Q...\E and character classes (where \s becomes
+// the members, and [:posix:] names stay) are walked over so that nothing else changes.
+std::string spell_out_whitespace(std::string_view pattern) {
+  std::string out;
+  out.reserve(pattern.size() + 64);
+  bool in_class = false;
+  for (std::size_t index = 0; index < pattern.size();) {
+    char character = pattern[index];
+    char next = index + 1 < pattern.size() ? pattern[index + 1] : '\0';
+    if (character == '\\' && next == 'Q') {  // \Q...\E: literal text, copied as is
+      std::size_t end = pattern.find("\\E", index + 2);
+      end = end == std::string_view::npos ? pattern.size() : end + 2;
+      out.append(pattern.substr(index, end - index));
+      index = end;
+    } else if (character == '\\' && next == 's') {
+      if (in_class) out.append(white_space_members);
+      else out.append("[").append(white_space_members).append("]");
+      index += 2;
+    } else if (character == '\\' && next == 'S' && !in_class) {
+      out.append("[^").append(white_space_members).append("]");
+      index += 2;
+    } else if (character == '\\') {  // any other escape, such as \p{L} or \[, stays
+      out.append(pattern.substr(index, std::min<std::size_t>(2, pattern.size() - index)));
+      index += 2;
+    } else if (!in_class && character == '[') {
+      in_class = true;
+      out.push_back(character);
+      ++index;
+      if (index < pattern.size() && pattern[index] == '^') out.push_back(pattern[index++]);
+      if (index < pattern.size() && pattern[index] == ']') out.push_back(pattern[index++]);  // a literal ]
+    } else if (in_class && character == '[' && next == ':') {  // [:alpha:]
+      std::size_t end = pattern.find(":]", index + 2);
+      end = end == std::string_view::npos ? pattern.size() : end + 2;
+      out.append(pattern.substr(index, end - index));
+      index = end;
+    } else {
+      if (in_class && character == ']') in_class = false;
+      out.push_back(character);
+      ++index;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void UnicodeRegex::CodeDeleter::operator()(pcre2_real_code_8* code) const { pcre2_code_free(code); }
@@ -38,7 +89,8 @@ std::optional<UnicodeRegex> UnicodeRegex::compile(std::string_view pattern, bool
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   std::uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);  // LITERAL refuses UCP
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &error_code,
+  std::string spelled = literal ? std::string(pattern) : spell_out_whitespace(pattern);
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(spelled.data()), spelled.size(), options, &error_code,
                                    &error_offset, nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR message[256];

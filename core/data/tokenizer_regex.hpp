@@ -3,8 +3,8 @@
 // mode: \p{L}, \p{N} and \s mean what they mean to the Oniguruma engine `tokenizers` uses, and the
 // pre-tokenizer patterns of GPT-2, Llama 3 and Qwen2 compile unchanged. Patterns are JIT-compiled.
 //
-// Known difference: PCRE2 10.42's \s also matches U+180E MONGOLIAN VOWEL SEPARATOR, which left
-// White_Space in Unicode 6.3.
+// \s and \S are rewritten as explicit White_Space classes before compiling: PCRE2 10.42's \s also
+// matches U+180E MONGOLIAN VOWEL SEPARATOR (no longer White_Space since Unicode 6.3), Oniguruma's not.
 
 #include <cstddef>
 #include <memory>
