@@ -353,6 +353,9 @@ def record(name, folder, texts):
         "bos_id": auto.bos_token_id,
         "eos_id": auto.eos_token_id,
         "token_to_id": {probe: tokenizer.token_to_id(probe) for probe in probes},
+        # The first ids and every added token (a normalized one reads in its normalized form).
+        "id_to_token": {str(index): tokenizer.id_to_token(index)
+                        for index in sorted(set(range(6)) | set(tokenizer.get_added_tokens_decoder()))},
         "cases": cases,
         "decode_cases": decode_cases,
     }

@@ -63,11 +63,13 @@ std::optional<std::string> configured_token(const Json& config, std::string_view
 
 }  // namespace
 
-sdk::Result<Tokenizer> Tokenizer::load(const std::filesystem::path& tokenizer_json) {
-  auto text = read_file(tokenizer_json);
-  if (!text) return Error::invalid_input(tokenizer_json.string() + ": cannot read");
-  auto config = read_file(tokenizer_json.parent_path() / "tokenizer_config.json");
-  return parse(*text, tokenizer_json.string(), config.value_or(std::string()));
+sdk::Result<Tokenizer> Tokenizer::load(const std::filesystem::path& path) {
+  std::error_code ignored;
+  std::filesystem::path file = std::filesystem::is_directory(path, ignored) ? path / "tokenizer.json" : path;
+  auto text = read_file(file);
+  if (!text) return Error::invalid_input(file.string() + ": cannot read");
+  auto config = read_file(file.parent_path() / "tokenizer_config.json");
+  return parse(*text, file.string(), config.value_or(std::string()));
 }
 
 sdk::Result<Tokenizer> Tokenizer::parse(std::string_view tokenizer_json, std::string_view source,

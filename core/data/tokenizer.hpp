@@ -40,9 +40,10 @@ namespace fthost::data {
 
 class Tokenizer {
  public:
-  // Reads tokenizer.json, and tokenizer_config.json from the same folder when there is one (for
-  // bos_id / eos_id). Errors name the file: "path/tokenizer.json: model.type: ...".
-  static sdk::Result<Tokenizer> load(const std::filesystem::path& tokenizer_json);
+  // Reads tokenizer.json (path is the file, or the model folder that holds it), and
+  // tokenizer_config.json from the same folder when there is one (for bos_id / eos_id). Errors
+  // name the file: "path/tokenizer.json: model.type: ...".
+  static sdk::Result<Tokenizer> load(const std::filesystem::path& path);
 
   // The same from text in memory; source names it in errors. tokenizer_config: the text of
   // tokenizer_config.json, or empty when there is none.

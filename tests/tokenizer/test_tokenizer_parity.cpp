@@ -43,7 +43,7 @@ std::optional<std::int32_t> optional_id(const Json& value) {
 }
 
 Tokenizer load_fixture(const std::string& name) {
-  auto tokenizer = Tokenizer::load(fixture_root / name / "tokenizer.json");
+  auto tokenizer = Tokenizer::load(fixture_root / name);  // the folder, as users pass a model folder
   REQUIRE_MESSAGE(tokenizer.ok(), (tokenizer.ok() ? "" : tokenizer.error().message));
   return std::move(tokenizer).value();
 }
@@ -57,6 +57,10 @@ void check_fixture(const std::string& name) {
   CHECK(tokenizer.eos_id() == optional_id(expected["eos_id"]));
   for (const auto& [token, id] : expected["token_to_id"].items()) {
     CHECK_MESSAGE(tokenizer.token_to_id(token) == optional_id(id), name << ": token_to_id(\"" << token << "\")");
+  }
+  for (const auto& [id, token] : expected["id_to_token"].items()) {
+    auto expected_token = token.is_null() ? std::nullopt : std::optional<std::string>(token.get<std::string>());
+    CHECK_MESSAGE(tokenizer.id_to_token(std::stoi(id)) == expected_token, name << ": id_to_token(" << id << ")");
   }
 
   const Json& cases = expected["cases"];

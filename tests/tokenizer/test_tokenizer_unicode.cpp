@@ -2,9 +2,28 @@
 
 #include <doctest/doctest.h>
 
+#include "data/tokenizer_regex.hpp"
 #include "data/tokenizer_unicode.hpp"
 
 namespace unicode = fthost::data::unicode;
+using fthost::data::Span;
+using fthost::data::UnicodeRegex;
+
+namespace {
+
+// The matched substrings of pattern in text.
+std::vector<std::string> matches_of(std::string_view pattern, std::string_view text, bool literal = false) {
+  std::string error;
+  auto regex = UnicodeRegex::compile(pattern, literal, error);
+  REQUIRE_MESSAGE(regex, error);
+  std::vector<Span> spans;
+  regex->find_all(text, spans);
+  std::vector<std::string> out;
+  for (const Span& span : spans) out.emplace_back(text.substr(span.begin, span.end - span.begin));
+  return out;
+}
+
+}  // namespace
 
 TEST_CASE("utf8_lossy replaces each maximal invalid subsequence with one U+FFFD") {
   // Expected strings from Python's bytes.decode("utf-8", "replace"), which follows the same rule
@@ -56,4 +75,23 @@ TEST_CASE("normalize and lowercase") {
   CHECK(unicode::normalize("\xEF\xAC\x81", unicode::NormalForm::nfkc) == "fi");  // the ligature ﬁ
   CHECK(unicode::lowercase("\xCE\x9F\xCE\x94\xCE\x9F\xCE\xA3 ABC") == "\xCE\xBF\xCE\xB4\xCE\xBF\xCF\x83 abc");  // ΟΔΟΣ: no final sigma
   CHECK(unicode::lowercase("\xC4\xB0") == "i\xCC\x87");  // İ -> i + combining dot, as Rust
+}
+
+TEST_CASE("UnicodeRegex: \\s is White_Space (not U+180E), classes and escapes survive the rewrite") {
+  const std::string mongolian_vowel_separator = "\xE1\xA0\x8E";
+  const std::string ideographic_space = "\xE3\x80\x80";
+  CHECK(matches_of(R"(\s+)", "a" + mongolian_vowel_separator + "b \t" + ideographic_space + "c") ==
+        std::vector<std::string>{" \t" + ideographic_space});
+  CHECK(matches_of(R"(\S+)", "a" + mongolian_vowel_separator + "b c") ==
+        std::vector<std::string>{"a" + mongolian_vowel_separator + "b", "c"});
+  CHECK(matches_of(R"([^\s\p{L}]+)", "x" + mongolian_vowel_separator + "1 2") ==
+        std::vector<std::string>{mongolian_vowel_separator + "1", "2"});
+  CHECK(matches_of(R"(\Q\s\E|[]\s]+)", "a\\s] b") == std::vector<std::string>{"\\s", "] "});
+  CHECK(matches_of(R"([[:digit:]\s]+)", "ab1 2c") == std::vector<std::string>{"1 2"});
+  CHECK(matches_of("a.b", "axb a.b", true) == std::vector<std::string>{"a.b"});
+  CHECK(matches_of(R"(\p{L}+|\p{N})", "caf\xC3\xA9 42") == std::vector<std::string>{"caf\xC3\xA9", "4", "2"});
+
+  std::string error;
+  CHECK_FALSE(UnicodeRegex::compile("(", false, error));
+  CHECK(error.find("offset") != std::string::npos);
 }
