@@ -5,7 +5,7 @@
 //
 //   fthost-bench-ops [seconds_per_measurement]      (default 0.5)
 //
-// Thread counts are OpenMP's (OMP_NUM_THREADS) and OpenBLAS's (OPENBLAS_NUM_THREADS).
+// The thread count is OpenMP's (OMP_NUM_THREADS), for the loops and oneDNN's GEMM alike.
 
 #include <omp.h>
 
@@ -231,9 +231,8 @@ int main(int argc, char** argv) {
   auto backend = fthost::backend::make_cpu_backend();
   std::mt19937 rng(1234);
   const fthost::backend::CpuBackendInfo info = fthost::backend::describe_cpu_backend();
-  std::printf("fthost CPU backend: loops %s with %d OpenMP threads; %s kernels of %s, %d threads\n",
-              info.loop_vectors.c_str(), info.loop_threads, info.blas_kernels.c_str(), info.blas.c_str(),
-              info.blas_threads);
+  std::printf("fthost CPU backend: loops %s, GEMM %s (%s kernels), %d OpenMP threads\n", info.loop_vectors.c_str(),
+              info.gemm_library.c_str(), info.gemm_isa.c_str(), info.loop_threads);
   if (!info.problem.empty()) std::printf("WARNING: %s\n", info.problem.c_str());
   std::printf("\n");
   bench_gemm(*backend, rng);

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-dev libboost-program-options-dev   # Boost.DLL (header-only) and Program_options
   libyaml-cpp-dev libspdlog-dev libfmt-dev doctest-dev nlohmann-json3-dev
-  libopenblas-dev libdnnl-dev                 # CPU GEMM
+  libdnnl-dev                                 # oneDNN: CPU GEMM
   clang libclang-rt-14-dev                    # the libFuzzer target (scripts/fuzz-safetensors.sh)
   libpcre2-dev libicu-dev                     # the tokenizer: Unicode regexes, normalization forms
   python3

@@ -138,10 +138,10 @@ TEST_CASE("zeros gives zeroed f32 and i32 tensors") {
   CHECK_THROWS_AS(backend->fill(i, 1.0f), std::logic_error);
 }
 
-TEST_CASE("describe_cpu_backend names the BLAS, its kernels and the thread counts") {
+TEST_CASE("describe_cpu_backend names the GEMM library, its kernels and the thread count") {
   const CpuBackendInfo info = describe_cpu_backend();
-  CHECK(!info.blas.empty());
-  CHECK(!info.blas_kernels.empty());
+  CHECK(info.gemm_library.starts_with("oneDNN "));
+  CHECK(!info.gemm_isa.empty());
   CHECK(info.loop_threads >= 1);
   CHECK((info.loop_vectors == "avx512f" || info.loop_vectors == "avx2" || info.loop_vectors == "baseline"));
   if (!info.problem.empty()) MESSAGE(info.problem);

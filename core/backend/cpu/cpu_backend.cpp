@@ -3,11 +3,10 @@
 
 #include "backend/cpu/cpu_backend.hpp"
 
-#include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 
-#include <array>
-#include <string_view>
+#include <string>
 
 #include "backend/cpu/cpu_backend_impl.hpp"
 
@@ -18,6 +17,23 @@ CpuBackend::CpuBackend() : allocator_(make_host_allocator()) {}
 }  // namespace cpu
 
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<cpu::CpuBackend>(); }
+
+namespace {
+
+std::string describe_isa(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "isa " + std::to_string(static_cast<unsigned>(isa));
+  }
+}
+
+}  // namespace
 
 CpuBackendInfo describe_cpu_backend() {
   CpuBackendInfo info;
@@ -31,29 +47,14 @@ CpuBackendInfo describe_cpu_backend() {
   const bool avx512 = false, avx2 = false;
   info.loop_vectors = "baseline";
 #endif
-#ifdef OPENBLAS_VERSION
-  info.blas = openblas_get_config();
-  info.blas_kernels = openblas_get_corename();
-  info.blas_threads = openblas_get_num_threads();
-  // OpenBLAS kernel families without AVX2 (its fallbacks when it does not recognise a CPU).
-  constexpr std::array<std::string_view, 9> kPreAvx2 = {"Prescott", "Core2",   "Penryn",     "Dunnington", "Nehalem",
-                                                        "Atom",     "Katmai", "Sandybridge", "Unknown"};
-  bool generic = false;
-  for (std::string_view name : kPreAvx2) generic = generic || info.blas_kernels == name;
-  if (generic && (avx512 || avx2)) {
-    const char* suggestion = avx512 ? "SkylakeX" : "Haswell";
-    info.problem = "OpenBLAS chose its " + info.blas_kernels + " kernels on a CPU with " +
-                   (avx512 ? "AVX-512" : "AVX2") +
-                   " (this OpenBLAS build does not recognise the CPU model), so GEMM runs several times slower "
-                   "than it could: set OPENBLAS_CORETYPE=" +
-                   suggestion + " in the environment before starting fthost";
+  const dnnl_version_t* version = dnnl_version();
+  info.gemm_library = "oneDNN " + std::to_string(version->major) + "." + std::to_string(version->minor) + "." +
+                      std::to_string(version->patch);
+  info.gemm_isa = describe_isa(dnnl_get_effective_cpu_isa());
+  if ((avx512 || avx2) && info.gemm_isa == "sse41") {
+    info.problem = "oneDNN runs GEMM with SSE4.1 kernels on a CPU with " + std::string(avx512 ? "AVX-512" : "AVX2") +
+                   ": is ONEDNN_MAX_CPU_ISA set in the environment?";
   }
-#else
-  info.blas = "a CBLAS other than OpenBLAS";
-  info.blas_kernels = "unknown";
-  (void)avx512;
-  (void)avx2;
-#endif
   return info;
 }
 

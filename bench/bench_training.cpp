@@ -1,0 +1,136 @@
+// fthost-bench-train: full fine-tuning throughput of a ~20M-parameter Llama on the CPU backend.
+// Prints tokens/s, achieved GFLOP/s (6 * parameters * tokens per second), the machine's measured
+// sgemm peak, their ratio (CPU MFU) and peak memory; then runs tools/bench_pytorch_train.py with
+// the same model, batch and thread count when PyTorch is importable, and prints its figures.
+// Not a test: nothing here asserts a speed.
+//
+// usage: fthost-bench-train [--steps N] [--batch B] [--seq T] [--python PATH]
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <omp.h>
+
+#include "backend/cpu/cpu_backend.hpp"
+#include "data/token_dataset.hpp"
+#include "model/model_weights.hpp"
+#include "train/trainer.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* bench_config = R"({
+  "model_type": "llama", "vocab_size": 8192, "hidden_size": 512, "intermediate_size": 1376,
+  "num_hidden_layers": 6, "num_attention_heads": 8, "num_key_value_heads": 8,
+  "max_position_embeddings": 1024, "rms_norm_eps": 1e-5, "tie_word_embeddings": true})";
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// The best GFLOP/s of a square sgemm through the backend: the roof the model's GEMMs can reach.
+double measure_sgemm_peak(fthost::backend::Backend& backend) {
+  const std::int64_t n = 1024;
+  auto a = backend.empty(fthost::backend::DType::f32, {n, n});
+  auto b = backend.empty(fthost::backend::DType::f32, {n, n});
+  auto c = backend.empty(fthost::backend::DType::f32, {n, n});
+  backend.fill(a, 0.5f);
+  backend.fill(b, 0.25f);
+  double best = 0.0;
+  for (int round = 0; round < 8; ++round) {
+    auto start = Clock::now();
+    backend.gemm(false, true, 1.0f, a, b, 0.0f, c);
+    double flops = 2.0 * static_cast<double>(n * n * n);
+    best = std::max(best, flops / seconds_since(start) / 1e9);
+  }
+  return best;
+}
+
+double max_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int steps = 5;
+  std::int64_t batch = 4;
+  std::int64_t seq = 256;
+  std::string python = std::getenv("FTHOST_BENCH_PYTHON") != nullptr ? std::getenv("FTHOST_BENCH_PYTHON") : "python3";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--steps") steps = std::atoi(argv[i + 1]);
+    else if (flag == "--batch") batch = std::atoll(argv[i + 1]);
+    else if (flag == "--seq") seq = std::atoll(argv[i + 1]);
+    else if (flag == "--python") python = argv[i + 1];
+  }
+  const int threads = omp_get_max_threads();
+
+  auto backend = fthost::backend::make_cpu_backend();
+  auto config = fthost::model::parse_model_config(bench_config, "bench config");
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.error().message.c_str());
+    return 1;
+  }
+  fthost::model::Transformer model(*config, *backend);
+  fthost::model::initialize_transformer(model, 1);
+  std::int64_t parameters = 0;
+  for (const auto& spec : model.layout().specs()) parameters += fthost::backend::shape_elements(spec.shape);
+
+  fthost::data::TokenDataset dataset;
+  std::uint64_t state = 12345;
+  for (std::int64_t row = 0; row < batch * 4; ++row) {
+    std::vector<std::int32_t> document;
+    for (std::int64_t t = 0; t < seq; ++t) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      document.push_back(static_cast<std::int32_t>((state >> 33) % 8192));
+    }
+    dataset.documents.push_back(std::move(document));
+  }
+  fthost::data::BatchStream stream(fthost::data::pack_rows(dataset, seq, false), seq, batch, 1, false);
+  fthost::train::TrainingSettings settings;
+  settings.schedule.peak = 1e-4;
+  settings.schedule.total_steps = steps + 1;
+  fthost::train::Trainer trainer(model, settings);
+  if (!trainer.step(stream)) return 1;  // warm-up: first-touch page faults, OpenBLAS buffers
+
+  auto start = Clock::now();
+  std::int64_t tokens = 0;
+  for (int step = 0; step < steps; ++step) {
+    auto record = trainer.step(stream);
+    if (!record) {
+      std::fprintf(stderr, "%s\n", record.error().message.c_str());
+      return 1;
+    }
+    tokens += record->tokens;
+  }
+  const double elapsed = seconds_since(start);
+  const double tokens_per_second = static_cast<double>(tokens) / elapsed;
+  const double achieved = 6.0 * static_cast<double>(parameters) * tokens_per_second / 1e9;
+  const double peak = measure_sgemm_peak(*backend);
+  const auto memory = backend->allocator().stats();
+
+  std::printf("fthost-bench-train: Llama %.1fM parameters, batch %lld x seq %lld, %d threads, f32 full fine-tuning\n",
+              static_cast<double>(parameters) / 1e6, static_cast<long long>(batch), static_cast<long long>(seq), threads);
+  std::printf("  fthost   %8.0f tokens/s  %7.1f GFLOP/s  sgemm peak %7.1f GFLOP/s  MFU %5.1f%%  "
+              "peak tensors %7.1f MiB  max RSS %7.1f MiB\n",
+              tokens_per_second, achieved, peak, 100.0 * achieved / peak,
+              static_cast<double>(memory.peak_bytes) / 1048576.0, max_rss_mib());
+  std::fflush(stdout);
+
+  std::string script = std::string(FTHOST_SOURCE_DIR) + "/tools/bench_pytorch_train.py";
+  std::string command = python + " " + script + " --steps " + std::to_string(steps) + " --batch " +
+                        std::to_string(batch) + " --seq " + std::to_string(seq) + " --threads " +
+                        std::to_string(threads) + " 2>&1";
+  std::printf("  pytorch  ");
+  std::fflush(stdout);
+  int status = std::system(command.c_str());
+  if (status != 0) std::printf("  (PyTorch run unavailable: set FTHOST_BENCH_PYTHON to a python with torch + transformers)\n");
+  return 0;
+}
