@@ -4,7 +4,7 @@
 fthost must tokenize exactly as `tokenizers` does. The Hub is out of reach here, so each case is a
 small tokenizer trained by `tokenizers` itself on the text below, then assembled from the same
 components and settings as a real model's tokenizer.json (GPT-2, Llama 3, Qwen2, Llama 2, Mistral,
-and a Metaspace/unk variant). For each case the folder holds:
+a Metaspace/unk variant, and one that runs every Split behaviour). For each case the folder holds:
 
 - tokenizer.json: written by `tokenizers` (the gpt2 case's merges are rewritten in the legacy
   "a b" string form that older files use, so both forms stay under test);
@@ -293,6 +293,27 @@ def make_metaspace_unk():
     return tokenizer, texts, config, {}
 
 
+def make_split_behaviors():
+    """Not a real model: every Split delimiter behaviour, invert, and ByteLevel's add_prefix_space."""
+    vocab, merges = train_byte_level_bpe(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
+    tokenizer = Tokenizer(models.BPE(vocab, merges))
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"\s+"), behavior="removed"),
+        pre_tokenizers.Split(Regex(r"\p{N}"), behavior="merged_with_previous"),
+        pre_tokenizers.Split("-", behavior="contiguous"),
+        pre_tokenizers.Split(Regex(r"[.,!?]"), behavior="merged_with_next"),
+        # invert: the text between matches is what gets removed, so only the matches stay.
+        pre_tokenizers.Split(Regex(r"[^\x{1F300}-\x{1FAFF}]+"), behavior="removed", invert=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=False),
+    ])
+    tokenizer.decoder = decoders.ByteLevel()
+    texts = base_texts_with([
+        "a--b---c 1-2-3 x1y22z333, end. !start ?? ..",
+        "emoji🙂between🙂🙂words 2🙂3",
+    ])
+    return tokenizer, texts, {}, {}
+
+
 CASES = {
     "gpt2": make_gpt2,
     "llama3": make_llama3,
@@ -300,6 +321,7 @@ CASES = {
     "llama2": make_llama2,
     "mistral": make_mistral,
     "metaspace_unk": make_metaspace_unk,
+    "split_behaviors": make_split_behaviors,
 }
 
 

@@ -21,7 +21,8 @@ using fthost::data::Tokenizer;
 using Json = nlohmann::json;
 
 const std::filesystem::path fixture_root = std::filesystem::path(FTHOST_TEST_SOURCE_DIR) / "tests/fixtures/tokenizer";
-const std::vector<std::string> fixture_names = {"gpt2", "llama3", "qwen2", "llama2", "mistral", "metaspace_unk"};
+const std::vector<std::string> fixture_names = {"gpt2",    "llama3",        "qwen2",          "llama2",
+                                                 "mistral", "metaspace_unk", "split_behaviors"};
 
 Json read_json(const std::filesystem::path& file) {
   std::ifstream stream(file);
@@ -113,6 +114,10 @@ TEST_CASE("tokenizer matches HF tokenizers: mistral (Metaspace prepend_scheme fi
 }
 TEST_CASE("tokenizer matches HF tokenizers: metaspace_unk (NFKC + Lowercase, Metaspace split, fused <unk>)") {
   check_fixture("metaspace_unk");
+}
+
+TEST_CASE("tokenizer matches HF tokenizers: split_behaviors (every Split behaviour, invert, add_prefix_space)") {
+  check_fixture("split_behaviors");
 }
 
 TEST_CASE("tokenizer: bos/eos come from the template when there is no tokenizer_config.json") {
