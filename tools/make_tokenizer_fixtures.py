@@ -4,7 +4,8 @@
 fthost must tokenize exactly as `tokenizers` does. The Hub is out of reach here, so each case is a
 small tokenizer trained by `tokenizers` itself on the text below, then assembled from the same
 components and settings as a real model's tokenizer.json (GPT-2, Llama 3, Qwen2, Llama 2, Mistral,
-a Metaspace/unk variant, and one that runs every Split behaviour). For each case the folder holds:
+a Metaspace/unk variant, one that runs every Split behaviour, one with BPE's subword prefix and
+word suffix). For each case the folder holds:
 
 - tokenizer.json: written by `tokenizers` (the gpt2 case's merges are rewritten in the legacy
   "a b" string form that older files use, so both forms stay under test);
@@ -24,7 +25,7 @@ inside, and 30 fixed pseudo-random strings per case over RANDOM_ALPHABET.
 
 Deterministic: the trainers run single-threaded (RAYON_NUM_THREADS=1) on fixed text and without
 limit_alphabet (whose ties are broken in hash order); two runs give byte-identical files (checked
-with sha256sum over all 18 files).
+with sha256sum over all 24 files).
 """
 
 import json
@@ -314,6 +315,18 @@ def make_split_behaviors():
     return tokenizer, texts, {}, {}
 
 
+def make_bpe_affixes():
+    """Not a real model: BPE with continuing_subword_prefix and end_of_word_suffix, no decoder."""
+    words = pre_tokenizers.Split(Regex(r"\w+|[^\w\s]+"), behavior="isolated")
+    tokenizer = Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##", end_of_word_suffix="</w>"))
+    tokenizer.pre_tokenizer = words
+    trainer = trainers.BpeTrainer(vocab_size=600, show_progress=False, special_tokens=["[UNK]"],
+                                  continuing_subword_prefix="##", end_of_word_suffix="</w>")
+    tokenizer.train_from_iterator([CORPUS] * 3, trainer=trainer)
+    texts = base_texts_with(["unbelievable tokenization, re-tokenized!", "a b c aa bb cc"])
+    return tokenizer, texts, {}, {}
+
+
 CASES = {
     "gpt2": make_gpt2,
     "llama3": make_llama3,
@@ -322,6 +335,7 @@ CASES = {
     "mistral": make_mistral,
     "metaspace_unk": make_metaspace_unk,
     "split_behaviors": make_split_behaviors,
+    "bpe_affixes": make_bpe_affixes,
 }
 
 

@@ -32,14 +32,18 @@ MatchState& thread_match_state() {
   return state;
 }
 
-// Unicode's White_Space characters, spelled for a PCRE2 character class.
-constexpr std::string_view white_space_members =
-    R"(\t\n\x0B\f\r\x20\x85\xA0\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
+// What \s and \w match in Oniguruma (measured over every code point through `tokenizers`):
+// White_Space; and Alphabetic, Mark, Decimal_Number, Connector_Punctuation, where a \w outside a
+// bracket also takes the six Latin-1 digits and fractions ²³¹¼½¾ (an Oniguruma quirk).
+constexpr std::string_view white_space_members = R"(\p{White_Space})";
+constexpr std::string_view word_members_in_class = R"(\p{Alphabetic}\p{M}\p{Nd}\p{Pc})";
+constexpr std::string_view word_members = R"(\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\xB2\xB3\xB9\xBC-\xBE)";
 
-// The pattern with \s and \S spelled as White_Space classes, which is what they mean to Oniguruma;
-// PCRE2 10.42's own \s also takes U+180E. Escapes, \Q...\E and character classes (where \s becomes
-// the members, and [:posix:] names stay) are walked over so that nothing else changes.
-std::string spell_out_whitespace(std::string_view pattern) {
+// The pattern with \s \S \w \W spelled as the classes they are to Oniguruma. PCRE2 10.42's own \s
+// also takes U+180E, and its \w is Letter, Number and "_" only. Escapes, \Q...\E and character
+// classes (where \s and \w become the members, and [:posix:] names stay) are walked over so that
+// nothing else changes. (\b still uses PCRE2's \w.)
+std::string spell_out_classes(std::string_view pattern) {
   std::string out;
   out.reserve(pattern.size() + 64);
   bool in_class = false;
@@ -51,12 +55,13 @@ std::string spell_out_whitespace(std::string_view pattern) {
       end = end == std::string_view::npos ? pattern.size() : end + 2;
       out.append(pattern.substr(index, end - index));
       index = end;
-    } else if (character == '\\' && next == 's') {
-      if (in_class) out.append(white_space_members);
-      else out.append("[").append(white_space_members).append("]");
+    } else if (character == '\\' && (next == 's' || next == 'w')) {
+      std::string_view members = next == 's' ? white_space_members : in_class ? word_members_in_class : word_members;
+      if (in_class) out.append(members);
+      else out.append("[").append(members).append("]");
       index += 2;
-    } else if (character == '\\' && next == 'S' && !in_class) {
-      out.append("[^").append(white_space_members).append("]");
+    } else if (character == '\\' && (next == 'S' || next == 'W') && !in_class) {
+      out.append("[^").append(next == 'S' ? white_space_members : word_members).append("]");
       index += 2;
     } else if (character == '\\') {  // any other escape, such as \p{L} or \[, stays
       out.append(pattern.substr(index, std::min<std::size_t>(2, pattern.size() - index)));
@@ -89,7 +94,7 @@ std::optional<UnicodeRegex> UnicodeRegex::compile(std::string_view pattern, bool
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   std::uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);  // LITERAL refuses UCP
-  std::string spelled = literal ? std::string(pattern) : spell_out_whitespace(pattern);
+  std::string spelled = literal ? std::string(pattern) : spell_out_classes(pattern);
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(spelled.data()), spelled.size(), options, &error_code,
                                    &error_offset, nullptr);
   if (code == nullptr) {

@@ -21,8 +21,8 @@ using fthost::data::Tokenizer;
 using Json = nlohmann::json;
 
 const std::filesystem::path fixture_root = std::filesystem::path(FTHOST_TEST_SOURCE_DIR) / "tests/fixtures/tokenizer";
-const std::vector<std::string> fixture_names = {"gpt2",    "llama3",        "qwen2",          "llama2",
-                                                 "mistral", "metaspace_unk", "split_behaviors"};
+const std::vector<std::string> fixture_names = {"gpt2",          "llama3",          "qwen2",      "llama2", "mistral",
+                                                 "metaspace_unk", "split_behaviors", "bpe_affixes"};
 
 Json read_json(const std::filesystem::path& file) {
   std::ifstream stream(file);
@@ -118,6 +118,10 @@ TEST_CASE("tokenizer matches HF tokenizers: metaspace_unk (NFKC + Lowercase, Met
 
 TEST_CASE("tokenizer matches HF tokenizers: split_behaviors (every Split behaviour, invert, add_prefix_space)") {
   check_fixture("split_behaviors");
+}
+
+TEST_CASE("tokenizer matches HF tokenizers: bpe_affixes (continuing_subword_prefix, end_of_word_suffix, no decoder)") {
+  check_fixture("bpe_affixes");
 }
 
 TEST_CASE("tokenizer: bos/eos come from the template when there is no tokenizer_config.json") {

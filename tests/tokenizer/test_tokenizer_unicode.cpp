@@ -77,7 +77,7 @@ TEST_CASE("normalize and lowercase") {
   CHECK(unicode::lowercase("\xC4\xB0") == "i\xCC\x87");  // İ -> i + combining dot, as Rust
 }
 
-TEST_CASE("UnicodeRegex: \\s is White_Space (not U+180E), classes and escapes survive the rewrite") {
+TEST_CASE("UnicodeRegex: \\s and \\w as Oniguruma has them, classes and escapes survive the rewrite") {
   const std::string mongolian_vowel_separator = "\xE1\xA0\x8E";
   const std::string ideographic_space = "\xE3\x80\x80";
   CHECK(matches_of(R"(\s+)", "a" + mongolian_vowel_separator + "b \t" + ideographic_space + "c") ==
@@ -90,6 +90,10 @@ TEST_CASE("UnicodeRegex: \\s is White_Space (not U+180E), classes and escapes su
   CHECK(matches_of(R"([[:digit:]\s]+)", "ab1 2c") == std::vector<std::string>{"1 2"});
   CHECK(matches_of("a.b", "axb a.b", true) == std::vector<std::string>{"a.b"});
   CHECK(matches_of(R"(\p{L}+|\p{N})", "caf\xC3\xA9 42") == std::vector<std::string>{"caf\xC3\xA9", "4", "2"});
+  // Oniguruma's \w: marks are word characters; "²" only outside brackets.
+  CHECK(matches_of(R"(\w+)", "cafe\xCC\x81 a\xC2\xB2" "b") == std::vector<std::string>{"cafe\xCC\x81", "a\xC2\xB2" "b"});
+  CHECK(matches_of(R"([\w]+)", "a\xC2\xB2" "b") == std::vector<std::string>{"a", "b"});
+  CHECK(matches_of(R"(\W+)", "a, \xCC\x81" "b") == std::vector<std::string>{", "});
 
   std::string error;
   CHECK_FALSE(UnicodeRegex::compile("(", false, error));
