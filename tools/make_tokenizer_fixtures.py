@@ -315,14 +315,56 @@ def make_split_behaviors():
     return tokenizer, texts, {}, {}
 
 
+def train_affixed_bpe(merge_count=300, prefix="##", suffix="</w>"):
+    """A plain BPE trainer for the affixed case: `tokenizers`' trainer numbers "##x" symbols in hash
+    order, so its output changes from run to run. Ties go to the smallest pair, so this one does not."""
+    import collections
+    import re
+    word_counts = collections.Counter(re.findall(r"\w+|[^\w\s]+", CORPUS * 3))
+
+    def symbols(word):
+        out = [character if index == 0 else prefix + character for index, character in enumerate(word)]
+        out[-1] += suffix
+        return tuple(out)
+
+    words = {symbols(word): count for word, count in word_counts.items()}
+    vocab = {"[UNK]": 0}
+    for word in sorted(words):
+        for symbol in word:
+            vocab.setdefault(symbol, len(vocab))
+    merges = []
+    for _ in range(merge_count):
+        pairs = collections.Counter()
+        for word, count in words.items():
+            for pair in zip(word, word[1:]):
+                pairs[pair] += count
+        if not pairs:
+            break
+        best = min(pairs, key=lambda pair: (-pairs[pair], pair))
+        merged = best[0] + best[1][len(prefix):]
+        merges.append(best)
+        vocab.setdefault(merged, len(vocab))
+        new_words = {}
+        for word, count in words.items():
+            out, index = [], 0
+            while index < len(word):
+                if index + 1 < len(word) and (word[index], word[index + 1]) == best:
+                    out.append(merged)
+                    index += 2
+                else:
+                    out.append(word[index])
+                    index += 1
+            new_words[tuple(out)] = new_words.get(tuple(out), 0) + count
+        words = new_words
+    return vocab, merges
+
+
 def make_bpe_affixes():
     """Not a real model: BPE with continuing_subword_prefix and end_of_word_suffix, no decoder."""
-    words = pre_tokenizers.Split(Regex(r"\w+|[^\w\s]+"), behavior="isolated")
-    tokenizer = Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##", end_of_word_suffix="</w>"))
-    tokenizer.pre_tokenizer = words
-    trainer = trainers.BpeTrainer(vocab_size=600, show_progress=False, special_tokens=["[UNK]"],
-                                  continuing_subword_prefix="##", end_of_word_suffix="</w>")
-    tokenizer.train_from_iterator([CORPUS] * 3, trainer=trainer)
+    vocab, merges = train_affixed_bpe()
+    tokenizer = Tokenizer(models.BPE(vocab, merges, unk_token="[UNK]", continuing_subword_prefix="##",
+                                     end_of_word_suffix="</w>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"\w+|[^\w\s]+"), behavior="isolated")
     texts = base_texts_with(["unbelievable tokenization, re-tokenized!", "a b c aa bb cc"])
     return tokenizer, texts, {}, {}
 
