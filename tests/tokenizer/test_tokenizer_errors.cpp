@@ -1,5 +1,5 @@
 // A tokenizer.json that is broken, or asks for something fthost does not implement, is refused with
-// one line naming the file and the JSON path.
+// one line naming the file and the JSON path; text that is not UTF-8 is encoded, not refused.
 
 #include <doctest/doctest.h>
 
@@ -100,4 +100,11 @@ TEST_CASE("tokenizer: broken sections are invalid input, with the JSON path") {
       CHECK(tokenizer.error().message == file.string() + ": " + entry.expected);
     }
   }
+}
+
+TEST_CASE("tokenizer: invalid UTF-8 given to encode() reads as U+FFFD") {
+  auto tokenizer = Tokenizer::load(std::filesystem::path(FTHOST_TEST_SOURCE_DIR) / "tests/fixtures/tokenizer/llama3");
+  REQUIRE(tokenizer.ok());
+  CHECK(tokenizer->encode("caf\xC3 ok \xFF", true) == tokenizer->encode("caf\xEF\xBF\xBD ok \xEF\xBF\xBD", true));
+  CHECK_FALSE(tokenizer->encode("caf\xC3", false).empty());
 }
