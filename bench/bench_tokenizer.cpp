@@ -62,6 +62,11 @@ std::string rare_word(Random& random) {
   return word;
 }
 
+// An index in [0, size), small ones far more often (cubing a uniform draw), as word frequencies go.
+std::size_t zipf_index(Random& random, std::size_t size) {
+  return static_cast<std::size_t>(std::pow(random.uniform(), 3.0) * static_cast<double>(size));
+}
+
 std::vector<std::string> generate_documents(std::size_t total_bytes) {
   Random random{20240607};
   std::vector<std::string> documents;
@@ -73,9 +78,10 @@ std::vector<std::string> generate_documents(std::size_t total_bytes) {
       double draw = random.uniform();
       if (draw < 0.16) document += rare_word(random);
       else if (draw < 0.22) document += std::to_string(random.next() % (random.next() % 2 ? 100 : 1000000));
-      else document += common_words[static_cast<std::size_t>(std::pow(random.uniform(), 3.0) * static_cast<double>(common_words.size()))];
+      else document += common_words[zipf_index(random, common_words.size())];
       std::uint64_t after = random.next() % 40;
-      document += after < 3 ? ", " : after == 3 ? ". " : after == 4 ? ".\n" : after == 5 ? "\n\t" : after == 6 ? "  " : " ";
+      static const char* separators[] = {", ", ", ", ", ", ". ", ".\n", "\n\t", "  "};
+      document += after < 7 ? separators[after] : " ";
     }
     bytes += document.size();
     documents.push_back(std::move(document));
@@ -172,7 +178,8 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   // The same documents for `tokenizers`, through a temporary file.
-  auto text_file = std::filesystem::temp_directory_path() / ("fthost-bench-tokenizer-" + std::to_string(::getpid()) + ".txt");
+  auto text_file =
+      std::filesystem::temp_directory_path() / ("fthost-bench-tokenizer-" + std::to_string(::getpid()) + ".txt");
   {
     std::ofstream stream(text_file, std::ios::binary);
     for (std::size_t index = 0; index < documents.size(); ++index) {

@@ -95,8 +95,8 @@ sdk::Result<Tokenizer> Tokenizer::parse(std::string_view tokenizer_json, std::st
     pipeline->pre_tokenizer = PreTokenizer::parse(member_or_null(root, "pre_tokenizer"), "pre_tokenizer");
     pipeline->post_processor = PostProcessor::parse(member_or_null(root, "post_processor"), "post_processor");
     pipeline->decoder = Decoder::parse(member_or_null(root, "decoder"), "decoder");
-    pipeline->added =
-        AddedVocabulary::parse(member_or_null(root, "added_tokens"), "added_tokens", pipeline->normalizer, pipeline->model);
+    pipeline->added = AddedVocabulary::parse(member_or_null(root, "added_tokens"), "added_tokens",
+                                             pipeline->normalizer, pipeline->model);
   } catch (const json::ConfigError& error) {
     std::string message = where + ": " + error.path + ": " + error.message;
     return error.unsupported ? Error::not_implemented(message) : Error::invalid_input(message);
@@ -112,7 +112,9 @@ sdk::Result<Tokenizer> Tokenizer::parse(std::string_view tokenizer_json, std::st
   }
   auto special_id = [&](std::string_view key, const std::vector<std::int32_t>& template_ids,
                         bool first) -> std::optional<std::int32_t> {
-    if (auto token = configured_token(config, key)) return token->empty() ? std::nullopt : tokenizer.token_to_id(*token);
+    if (auto token = configured_token(config, key)) {
+      return token->empty() ? std::nullopt : tokenizer.token_to_id(*token);
+    }
     if (template_ids.empty()) return std::nullopt;
     return first ? template_ids.front() : template_ids.back();
   };

@@ -22,7 +22,9 @@ AddedVocabulary AddedVocabulary::parse(const Json& node, const std::string& path
     AddedToken token;
     token.content = json::require_string(entry, "content", where);
     std::int64_t id = json::require_integer(entry, "id", where);
-    if (id < 0 || id > std::numeric_limits<std::int32_t>::max()) json::malformed(json::member(where, "id"), "out of range");
+    if (id < 0 || id > std::numeric_limits<std::int32_t>::max()) {
+      json::malformed(json::member(where, "id"), "out of range");
+    }
     token.id = model.token_to_id(token.content).value_or(static_cast<std::int32_t>(id));
     token.single_word = json::optional_bool(entry, "single_word", where, false);
     token.lstrip = json::optional_bool(entry, "lstrip", where, false);
@@ -107,8 +109,8 @@ void AddedVocabulary::Matcher::split(std::string_view text, const std::vector<Ad
     position = stop;  // the search resumes after this match even when it is discarded below
     const AddedToken& token = tokens[found->token];
     if (token.single_word) {
-      bool word_before = start > 0 && unicode::is_word_character(
-                                          unicode::decode_at(text, start - unicode::last_length(text.substr(0, start))).value);
+      std::size_t before = start > 0 ? start - unicode::last_length(text.substr(0, start)) : 0;
+      bool word_before = start > 0 && unicode::is_word_character(unicode::decode_at(text, before).value);
       bool word_after = stop < text.size() && unicode::is_word_character(unicode::decode_at(text, stop).value);
       if (word_before || word_after) continue;
     }

@@ -130,7 +130,8 @@ BpeModel BpeModel::parse(const Json& model, const std::string& path) {
     std::string merged = left + (right.size() >= prefix_length ? right.substr(prefix_length) : std::string());
     auto merged_id = bpe.token_to_id(merged);
     if (!left_id || !right_id || !merged_id) {
-      json::malformed(where, "token \"" + (!left_id ? left : !right_id ? right : merged) + "\" is not in the vocabulary");
+      const std::string& missing = !left_id ? left : !right_id ? right : merged;
+      json::malformed(where, "token \"" + missing + "\" is not in the vocabulary");
     }
     // A pair listed twice keeps its last rank, as `tokenizers`' map does.
     bpe.merges_[pair_key(*left_id, *right_id)] = Merge{static_cast<std::int32_t>(rank), *merged_id};

@@ -96,7 +96,8 @@ void split_piece(const Piece& piece, const std::vector<Cut>& cuts, SplitBehavior
                  std::vector<Piece>& out) {
   auto emit = [&piece, &out](const Cut& cut) {
     if (cut.span.end == cut.span.begin) return;
-    out.push_back({piece.begin + cut.span.begin, piece.begin + cut.span.end, piece.at_text_start && cut.span.begin == 0});
+    bool at_text_start = piece.at_text_start && cut.span.begin == 0;
+    out.push_back({piece.begin + cut.span.begin, piece.begin + cut.span.end, at_text_start});
   };
   if (behavior == SplitBehavior::isolated) {
     for (const Cut& cut : cuts) emit(cut);
@@ -187,16 +188,18 @@ void PreTokenizer::apply(const Step& step, TextPieces& pieces, PreTokenizerScrat
     });
   } else if (const auto* metaspace = std::get_if<Metaspace>(&step)) {
     const std::string& replacement = metaspace->replacement;
-    rewrite(pieces, scratch.rewritten, [metaspace, &replacement](std::string_view text, bool at_text_start, std::string& into) {
+    auto write = [metaspace, &replacement](std::string_view text, bool at_text_start, std::string& into) {
+      // Spaces become the replacement; then (prepend_scheme) one goes in front unless one is there.
       bool starts_with_replacement = text.front() == ' ' || text.substr(0, replacement.size()) == replacement;
-      bool prepend = !starts_with_replacement && (metaspace->prepend_scheme == PrependScheme::always ||
-                                                  (metaspace->prepend_scheme == PrependScheme::first && at_text_start));
-      if (prepend) into.append(replacement);
+      bool wanted = metaspace->prepend_scheme == PrependScheme::always ||
+                    (metaspace->prepend_scheme == PrependScheme::first && at_text_start);
+      if (wanted && !starts_with_replacement) into.append(replacement);
       for (char byte : text) {
         if (byte == ' ') into.append(replacement);
         else into.push_back(byte);
       }
-    });
+    };
+    rewrite(pieces, scratch.rewritten, write);
     if (metaspace->split) {
       // Every replacement character is a delimiter of its own, kept with the word after it.
       out.clear();

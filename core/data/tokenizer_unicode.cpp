@@ -12,7 +12,9 @@ namespace {
 
 constexpr char32_t replacement_character = 0xFFFD;
 
-unsigned char byte_at(std::string_view text, std::size_t position) { return static_cast<unsigned char>(text[position]); }
+unsigned char byte_at(std::string_view text, std::size_t position) {
+  return static_cast<unsigned char>(text[position]);
+}
 
 // The bytes a lead byte announces after itself, and the range its first continuation byte must lie
 // in (the Unicode "well-formed UTF-8" table: no overlongs, no surrogates, nothing past U+10FFFF).
@@ -158,7 +160,9 @@ bool is_whitespace(char32_t code_point) {
 
 bool is_word_character(char32_t code_point) {
   auto character = static_cast<UChar32>(code_point);
-  if (u_hasBinaryProperty(character, UCHAR_ALPHABETIC) || u_hasBinaryProperty(character, UCHAR_JOIN_CONTROL)) return true;
+  if (u_hasBinaryProperty(character, UCHAR_ALPHABETIC) || u_hasBinaryProperty(character, UCHAR_JOIN_CONTROL)) {
+    return true;
+  }
   switch (u_charType(character)) {
     case U_NON_SPACING_MARK:
     case U_ENCLOSING_MARK:

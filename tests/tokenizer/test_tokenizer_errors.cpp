@@ -73,7 +73,8 @@ TEST_CASE("tokenizer: an unsupported component inside a Sequence is named by its
       file);
   REQUIRE_FALSE(tokenizer.ok());
   CHECK(tokenizer.error().category == ErrorCategory::not_implemented);
-  CHECK(tokenizer.error().message.rfind(file.string() + ": pre_tokenizer.pretokenizers[1].type: pre-tokenizer \"Digits\"", 0) == 0);
+  CHECK(tokenizer.error().message.rfind(
+            file.string() + ": pre_tokenizer.pretokenizers[1].type: pre-tokenizer \"Digits\"", 0) == 0);
 }
 
 TEST_CASE("tokenizer: broken sections are invalid input, with the JSON path") {

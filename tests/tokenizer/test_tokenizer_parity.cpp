@@ -85,7 +85,8 @@ void check_fixture(const std::string& name) {
   }
   for (const Json& entry : expected["decode_cases"]) {
     auto ids = entry["ids"].get<std::vector<std::int32_t>>();
-    CHECK_MESSAGE(tokenizer.decode(ids, false) == entry["decoded"].get<std::string>(), name << ": decode " << show(ids));
+    CHECK_MESSAGE(tokenizer.decode(ids, false) == entry["decoded"].get<std::string>(),
+                  name << ": decode " << show(ids));
   }
 }
 
@@ -99,7 +100,9 @@ TEST_CASE("tokenizer fixtures: every folder is tested") {
   CHECK(on_disk == std::set<std::string>(fixture_names.begin(), fixture_names.end()));
 }
 
-TEST_CASE("tokenizer matches HF tokenizers: gpt2 (ByteLevel with GPT-2's regex, legacy merges)") { check_fixture("gpt2"); }
+TEST_CASE("tokenizer matches HF tokenizers: gpt2 (ByteLevel with GPT-2's regex, legacy merges)") {
+  check_fixture("gpt2");
+}
 TEST_CASE("tokenizer matches HF tokenizers: llama3 (Split regex + ByteLevel, ignore_merges, BOS template)") {
   check_fixture("llama3");
 }

@@ -73,7 +73,8 @@ TEST_CASE("normalize and lowercase") {
   CHECK(unicode::normalize("cafe\xCC\x81", unicode::NormalForm::nfc) == "caf\xC3\xA9");
   CHECK(unicode::normalize("caf\xC3\xA9", unicode::NormalForm::nfd) == "cafe\xCC\x81");
   CHECK(unicode::normalize("\xEF\xAC\x81", unicode::NormalForm::nfkc) == "fi");  // the ligature ﬁ
-  CHECK(unicode::lowercase("\xCE\x9F\xCE\x94\xCE\x9F\xCE\xA3 ABC") == "\xCE\xBF\xCE\xB4\xCE\xBF\xCF\x83 abc");  // ΟΔΟΣ: no final sigma
+  // ΟΔΟΣ -> οδοσ: no final sigma, one character at a time
+  CHECK(unicode::lowercase("\xCE\x9F\xCE\x94\xCE\x9F\xCE\xA3 ABC") == "\xCE\xBF\xCE\xB4\xCE\xBF\xCF\x83 abc");
   CHECK(unicode::lowercase("\xC4\xB0") == "i\xCC\x87");  // İ -> i + combining dot, as Rust
 }
 
@@ -91,7 +92,8 @@ TEST_CASE("UnicodeRegex: \\s and \\w as Oniguruma has them, classes and escapes 
   CHECK(matches_of("a.b", "axb a.b", true) == std::vector<std::string>{"a.b"});
   CHECK(matches_of(R"(\p{L}+|\p{N})", "caf\xC3\xA9 42") == std::vector<std::string>{"caf\xC3\xA9", "4", "2"});
   // Oniguruma's \w: marks are word characters; "²" only outside brackets.
-  CHECK(matches_of(R"(\w+)", "cafe\xCC\x81 a\xC2\xB2" "b") == std::vector<std::string>{"cafe\xCC\x81", "a\xC2\xB2" "b"});
+  CHECK(matches_of(R"(\w+)", "cafe\xCC\x81 a\xC2\xB2" "b") ==
+        std::vector<std::string>{"cafe\xCC\x81", "a\xC2\xB2" "b"});
   CHECK(matches_of(R"([\w]+)", "a\xC2\xB2" "b") == std::vector<std::string>{"a", "b"});
   CHECK(matches_of(R"(\W+)", "a, \xCC\x81" "b") == std::vector<std::string>{", "});
 
