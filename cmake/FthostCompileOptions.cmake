@@ -5,8 +5,6 @@ target_compile_options(fthost_warnings INTERFACE
     -Wcast-align -Woverloaded-virtual -Wconversion -Wsign-conversion
     -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough>
   $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${FTHOST_WERROR}>>:-Werror>
-  # GCC 12 reports a false "dangling pointer" inside yaml-cpp 0.7's inline node code.
-  $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CXX_COMPILER_ID:GNU>>:-Wno-dangling-pointer>
   $<$<AND:$<COMPILE_LANGUAGE:CUDA>,$<BOOL:${FTHOST_WERROR}>>:-Werror=all-warnings>)
 
 if(FTHOST_SANITIZE)

@@ -124,9 +124,11 @@ struct Walker {
   }
 
   void walk(const YAML::Node& mapping, const std::string& prefix) {
-    for (auto entry = mapping.begin(); entry != mapping.end(); ++entry) {
-      const YAML::Node& key_node = entry->first;
-      const YAML::Node& value_node = entry->second;
+    // yaml-cpp's iterators yield a temporary key/value pair: copy the node handles out of it
+    // (binding references to `entry->first` left them dangling).
+    for (const auto& entry : mapping) {
+      const YAML::Node key_node = entry.first;
+      const YAML::Node value_node = entry.second;
       std::string key = prefix.empty() ? key_node.Scalar() : prefix + "." + key_node.Scalar();
       if (prefix.empty() &&
           std::find(reserved_keys.begin(), reserved_keys.end(), key) != reserved_keys.end()) {

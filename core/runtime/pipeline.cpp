@@ -40,8 +40,8 @@ YAML::Node without_positions(const YAML::Node& parsed) {
   }
   if (parsed.IsMap()) {
     YAML::Node copy(YAML::NodeType::Map);
-    for (auto entry = parsed.begin(); entry != parsed.end(); ++entry) {
-      copy[entry->first.Scalar()] = without_positions(entry->second);
+    for (const auto& entry : parsed) {
+      copy[entry.first.Scalar()] = without_positions(entry.second);
     }
     return copy;
   }
@@ -207,10 +207,10 @@ PipelineLoad load_pipeline(const fs::path& file, const std::vector<Override>& ov
   std::vector<std::string> section_names;
   for (const HostSection& section : host_sections()) section_names.emplace_back(section.name);
   for (sdk::StrategyKind kind : sdk::all_strategy_kinds) section_names.emplace_back(sdk::to_string(kind));
-  for (auto entry = root.begin(); entry != root.end(); ++entry) {
-    std::string key = entry->first.Scalar();
+  for (const auto& entry : document) {
+    std::string key = entry.first.Scalar();
     if (std::find(section_names.begin(), section_names.end(), key) != section_names.end()) continue;
-    std::string message = describe_location(entry->first, file.string()) + ": unknown section '" + key + "'";
+    std::string message = describe_location(entry.first, file.string()) + ": unknown section '" + key + "'";
     if (std::optional<std::string> near = closest_match(key, section_names)) {
       message += " (did you mean '" + *near + "'?)";
     } else {
