@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/fthost-ccache}"
+# Paths relative to the clone, so a fresh clone elsewhere (CI) reuses the same cache entries.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)"
 fthost=build/release/bin/fthost

@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/fthost-ccache}"
+# Paths relative to the clone, so a fresh clone elsewhere (CI) reuses the same cache entries.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
 jobs=$(nproc)
 
