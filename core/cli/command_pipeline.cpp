@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "cli.hpp"
 #include "fthost/runtime/compose.hpp"
@@ -26,12 +27,16 @@ constexpr std::string_view validate_usage =
     "3 (plugin problem) or 4 (not available in this build).\n";
 
 constexpr std::string_view run_usage =
-    "usage: fthost run PIPELINE.yaml [key.path=value ...] [~key.path ...]\n"
+    "usage: fthost run PIPELINE.yaml [key.path=value ...] [~key.path ...] [--resume [latest|CHECKPOINT]]\n"
     "\n"
     "Validates the pipeline (see `fthost validate --help`), prints the plan, then trains: full fine-tuning\n"
     "in f32 on the CPU backend, one line per logged step (loss, learning rate, gradient norm, tokens/s,\n"
-    "memory), evaluation on data.eval when given, and the final model saved as a Hugging Face folder in\n"
-    "OUTPUT_DIR/final. Training data is token JSONL: one {\"input_ids\": [...]} document per line.\n";
+    "memory). Training data is token JSONL: one {\"input_ids\": [...]} document per line.\n"
+    "Writes to output.dir: metrics.jsonl (one JSON line per step and evaluation), checkpoints/step-N/\n"
+    "every output.save_every steps and at the end (the last output.keep_last kept; each written to a\n"
+    "temporary folder and renamed, so a crash never corrupts the previous one), and final/, the model\n"
+    "as a Hugging Face folder. --resume continues from the newest checkpoint (or the one named) with the\n"
+    "same data order, optimizer state and schedule: the losses equal those of an uninterrupted run.\n";
 
 constexpr std::string_view sections_usage =
     "usage: fthost sections\n"
@@ -109,7 +114,19 @@ int run_run_command(const Arguments& arguments) {
     std::cout << run_usage;
     return exit_ok;
   }
-  Validated validated = validate_pipeline(arguments, "run");
+  // --resume [latest|CHECKPOINT] may stand anywhere after the pipeline file.
+  Arguments pipeline_arguments;
+  std::optional<std::string> resume;
+  for (std::size_t i = 0; i < arguments.size(); ++i) {
+    if (arguments[i] != "--resume") {
+      pipeline_arguments.push_back(arguments[i]);
+      continue;
+    }
+    const bool has_value = i + 1 < arguments.size() && arguments[i + 1].find('=') == std::string::npos &&
+                           !arguments[i + 1].starts_with("~") && !arguments[i + 1].starts_with("-");
+    resume = has_value ? arguments[++i] : "latest";
+  }
+  Validated validated = validate_pipeline(pipeline_arguments, "run");
   if (!validated.errors.empty()) return report_errors(validated.errors);
   std::cout << "Plan\n";
   for (const std::string& line : runtime::describe_plan(*validated.pipeline)) std::cout << "  " << line << "\n";
@@ -133,7 +150,7 @@ int run_run_command(const Arguments& arguments) {
                 result.loss, result.perplexity, static_cast<long long>(result.predictions));
     std::fflush(stdout);
   };
-  sdk::Result<train::RunSummary> summary = train::run_training(*validated.pipeline, observer);
+  sdk::Result<train::RunSummary> summary = train::run_training(*validated.pipeline, observer, {resume});
   if (!summary) return report_error(summary.error());
   std::printf("trained %lld steps in %.1f s: loss %.4f -> %.4f; model saved to %s\n",
               static_cast<long long>(summary->steps), summary->seconds, summary->first_loss, summary->last_loss,

@@ -28,7 +28,8 @@ int write_fully(int fd, std::span<const std::byte> bytes) {
   return 0;
 }
 
-// Makes a rename inside `folder` durable. Returns 0 or an errno.
+}  // namespace
+
 int sync_folder(const std::filesystem::path& folder) {
   const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno;
@@ -36,8 +37,6 @@ int sync_folder(const std::filesystem::path& folder) {
   ::close(fd);
   return result;
 }
-
-}  // namespace
 
 sdk::Result<std::uint64_t> write_file_atomically(const std::filesystem::path& target,
                                                  std::span<const std::span<const std::byte>> pieces) {

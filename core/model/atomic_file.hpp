@@ -16,6 +16,9 @@ namespace fthost::model {
 // file is removed, `target` is left as it was, and the error names `target` and the step that
 // failed. One writer per target at a time: two threads of one process writing the same target
 // would share the temp name. Returns the bytes written.
+// Makes renames and new entries inside `folder` durable (fsync of the folder). Returns 0 or an errno.
+int sync_folder(const std::filesystem::path& folder);
+
 sdk::Result<std::uint64_t> write_file_atomically(const std::filesystem::path& target,
                                                  std::span<const std::span<const std::byte>> pieces);
 

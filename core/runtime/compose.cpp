@@ -76,11 +76,6 @@ Composition compose_pipeline(PipelineSpec spec) {
     composition.errors.push_back(Error::not_implemented(pipeline.spec.file.string() +
                                                         ": data.skip_bad_lines: true is not implemented yet"));
   }
-  if (pipeline.spec.output.get_int("save_every") > 0) {
-    composition.errors.push_back(Error::not_implemented(
-        pipeline.spec.file.string() +
-        ": output.save_every: periodic checkpoints are not implemented yet (the final model is saved at the end)"));
-  }
   pipeline.facts.backend = sdk::BackendKind::cpu;
   LaunchRanks ranks = launch_ranks_from_environment();
   pipeline.facts.world_size = ranks.world_size;

@@ -34,6 +34,7 @@ class AdamW {
   const model::ParameterSet& first_moment() const { return m_; }
   const model::ParameterSet& second_moment() const { return v_; }
   void restore(std::int64_t steps) { steps_ = steps; }
+  backend::Backend& backend() const { return backend_; }
 
  private:
   backend::Backend& backend_;

@@ -5,6 +5,8 @@
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "model/model_weights.hpp"
+#include "train/checkpoint.hpp"
+#include "train/metrics.hpp"
 
 namespace fthost::train {
 namespace {
@@ -46,13 +48,39 @@ sdk::Result<EvalResult> evaluate_tokens_file(model::Transformer& model, const st
   return result;
 }
 
-sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, const RunObserver& observer) {
+sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, const RunObserver& observer,
+                                     const RunOptions& options) {
   auto started = std::chrono::steady_clock::now();
   const runtime::PipelineSpec& spec = pipeline.spec;
   backend::Backend& backend = cpu_backend();
+  const std::filesystem::path checkpoints = spec.output_dir / "checkpoints";
+
+  // Resuming: the checkpoint's weights replace model.path's; its state says where to continue.
+  std::optional<std::filesystem::path> resume_from;
+  std::optional<TrainerState> resumed;
+  if (options.resume) {
+    if (*options.resume == "latest") {
+      resume_from = find_latest_checkpoint(checkpoints);
+      if (!resume_from) {
+        return Error::invalid_input(checkpoints.string() + ": no checkpoint to resume from (--resume latest)");
+      }
+    } else {
+      resume_from = std::filesystem::path(*options.resume);
+    }
+    sdk::Result<TrainerState> state = read_trainer_state(*resume_from);
+    if (!state) return state.error();
+    if (state->seed != static_cast<std::uint64_t>(spec.training.get_int("seed"))) {
+      return Error::invalid_input(resume_from->string() + ": the checkpoint was made with training.seed " +
+                                  std::to_string(state->seed) + ", the pipeline has " +
+                                  std::to_string(spec.training.get_int("seed")) +
+                                  " (the data order would differ; use the same seed to resume)");
+    }
+    resumed = *state;
+  }
 
   std::vector<std::string> ignored;
-  sdk::Result<std::unique_ptr<model::Transformer>> loaded = model::load_transformer(spec.model_path, backend, &ignored);
+  sdk::Result<std::unique_ptr<model::Transformer>> loaded =
+      model::load_transformer(resume_from ? *resume_from : spec.model_path, backend, &ignored);
   if (!loaded) return loaded.error();
   model::Transformer& model = **loaded;
   model.set_activation_checkpointing({spec.training.get_bool("activation_checkpointing.enabled"),
@@ -96,27 +124,68 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
 
   Trainer trainer(model, settings);
   RunSummary summary;
+  std::int64_t first_step = 0;
+  if (resumed) {
+    if (resumed->total_steps != total_steps) {
+      return Error::invalid_input(resume_from->string() + ": the checkpoint belongs to a run of " +
+                                  std::to_string(resumed->total_steps) + " steps, the pipeline asks for " +
+                                  std::to_string(total_steps) + " (the learning-rate schedule would differ)");
+    }
+    sdk::Result<bool> restored = load_optimizer_state(*resume_from, trainer.optimizer(), resumed->optimizer_steps);
+    if (!restored) return restored.error();
+    stream.seek(resumed->data_position);
+    first_step = resumed->step;
+    summary.resumed_from = resume_from;
+    if (observer.info) observer.info("resumed from " + resume_from->string() + " at step " + std::to_string(first_step));
+  }
+  sdk::Result<MetricsLog> metrics =
+      MetricsLog::open(spec.output_dir / "metrics.jsonl", resumed ? std::optional(first_step) : std::nullopt);
+  if (!metrics) return metrics.error();
+
   const std::int64_t eval_every = spec.training.get_int("eval_every");
+  const std::int64_t save_every = spec.output.get_int("save_every");
+  const std::int64_t keep_last = spec.output.get_int("keep_last");
+  std::optional<std::filesystem::path> last_checkpoint = resume_from;
   auto evaluate = [&](std::int64_t step) -> sdk::Result<bool> {
     if (spec.eval_data_path.empty()) return false;
     sdk::Result<EvalResult> result = evaluate_tokens_file(model, spec.eval_data_path, seq_len, micro_batch_size);
     if (!result) return result.error();
     summary.eval = *result;
+    metrics->write_eval(step, result->loss, result->perplexity, result->predictions);
     if (observer.on_eval) observer.on_eval(*result, step);
     return true;
   };
-  for (std::int64_t step = 0; step < total_steps; ++step) {
+  auto checkpoint = [&](std::int64_t step) -> sdk::Result<bool> {
+    TrainerState state{step, trainer.optimizer().steps_taken(), stream.position(), seed, total_steps};
+    sdk::Result<std::filesystem::path> saved = save_checkpoint(checkpoints, model, trainer.optimizer(), state, keep_last);
+    if (!saved) return saved.error();
+    last_checkpoint = *saved;
+    if (observer.info) observer.info("checkpoint " + saved->string());
+    return true;
+  };
+  for (std::int64_t step = first_step; step < total_steps; ++step) {
     sdk::Result<StepRecord> record = trainer.step(stream);
-    if (!record) return record.error();
-    if (step == 0) summary.first_loss = record->loss;
+    if (!record) {
+      std::string kept = last_checkpoint ? "; the last good checkpoint is " + last_checkpoint->string()
+                                         : "; no checkpoint was saved (output.save_every is 0)";
+      return Error{record.error().category, record.error().message + kept};
+    }
+    if (step == first_step) summary.first_loss = record->loss;
     summary.last_loss = record->loss;
     summary.steps = record->step;
+    metrics->write_step(*record);
     if (observer.on_step) observer.on_step(*record, total_steps);
     if (eval_every > 0 && record->step % eval_every == 0 && record->step != total_steps) {
       if (auto evaluated = evaluate(record->step); !evaluated) return evaluated.error();
     }
+    if (save_every > 0 && record->step % save_every == 0 && record->step != total_steps) {
+      if (auto saved = checkpoint(record->step); !saved) return saved.error();
+    }
   }
   if (auto evaluated = evaluate(summary.steps); !evaluated) return evaluated.error();
+  if (save_every > 0) {
+    if (auto saved = checkpoint(total_steps); !saved) return saved.error();
+  }
 
   summary.final_model = spec.output_dir / "final";
   sdk::Result<std::vector<std::filesystem::path>> saved = model::save_transformer(model, summary.final_model);

@@ -26,6 +26,7 @@ struct RunSummary {
   double last_loss = 0.0;
   std::optional<EvalResult> eval;
   std::filesystem::path final_model;
+  std::optional<std::filesystem::path> resumed_from;
   double seconds = 0.0;
 };
 
@@ -35,7 +36,16 @@ struct RunObserver {
   std::function<void(const EvalResult&, std::int64_t step)> on_eval;
 };
 
-sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, const RunObserver& observer);
+struct RunOptions {
+  // Continue from a checkpoint: "latest" (the newest under OUTPUT_DIR/checkpoints) or a folder.
+  std::optional<std::string> resume;
+};
+
+// Checkpoints go to OUTPUT_DIR/checkpoints every output.save_every steps and at the end; metrics
+// to OUTPUT_DIR/metrics.jsonl; the final model to OUTPUT_DIR/final. A resumed run continues with
+// the same data order, optimizer state and schedule, so its losses equal the uninterrupted run's.
+sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, const RunObserver& observer,
+                                     const RunOptions& options = {});
 
 // Mean token loss of `model` over every document of a token JSONL file (no packing across
 // documents is visible to the loss: each document is its own attention span).
