@@ -1,5 +1,6 @@
 #include "data/token_dataset.hpp"
 
+#include <algorithm>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -57,25 +58,33 @@ sdk::Result<TokenDataset> load_token_jsonl(const std::filesystem::path& file, st
   return dataset;
 }
 
-std::vector<std::vector<std::vector<std::int32_t>>> pack_rows(const TokenDataset& dataset, std::int64_t seq_len,
-                                                              bool packing) {
+std::vector<model::PackedRow> pack_rows(const TokenDataset& dataset, std::int64_t seq_len, bool packing) {
   const auto capacity = static_cast<std::size_t>(seq_len);
-  std::vector<std::vector<std::int32_t>> pieces;
-  for (const auto& document : dataset.documents) {
+  const bool masked = !dataset.trainable.empty();
+  struct Piece {
+    std::vector<std::int32_t> tokens;
+    std::vector<std::uint8_t> trainable;  // empty when the dataset has no masks
+  };
+  std::vector<Piece> pieces;
+  for (std::size_t d = 0; d < dataset.documents.size(); ++d) {
+    const auto& document = dataset.documents[d];
     for (std::size_t first = 0; first < document.size(); first += capacity) {
       std::size_t count = std::min(capacity, document.size() - first);
       if (count < 2) continue;
-      pieces.emplace_back(document.begin() + static_cast<std::ptrdiff_t>(first),
-                          document.begin() + static_cast<std::ptrdiff_t>(first + count));
+      auto begin = static_cast<std::ptrdiff_t>(first);
+      auto end = static_cast<std::ptrdiff_t>(first + count);
+      Piece piece{{document.begin() + begin, document.begin() + end}, {}};
+      if (masked) piece.trainable.assign(dataset.trainable[d].begin() + begin, dataset.trainable[d].begin() + end);
+      pieces.push_back(std::move(piece));
     }
   }
-  std::vector<std::vector<std::vector<std::int32_t>>> rows;
+  std::vector<model::PackedRow> rows;
   std::vector<std::size_t> used;  // tokens in each row
   for (auto& piece : pieces) {
     std::size_t target = rows.size();
     if (packing) {
       for (std::size_t row = 0; row < rows.size(); ++row) {
-        if (used[row] + piece.size() <= capacity) {
+        if (used[row] + piece.tokens.size() <= capacity) {
           target = row;
           break;
         }
@@ -85,8 +94,9 @@ std::vector<std::vector<std::vector<std::int32_t>>> pack_rows(const TokenDataset
       rows.emplace_back();
       used.push_back(0);
     }
-    used[target] += piece.size();
-    rows[target].push_back(std::move(piece));
+    used[target] += piece.tokens.size();
+    rows[target].documents.push_back(std::move(piece.tokens));
+    if (masked) rows[target].trainable.push_back(std::move(piece.trainable));
   }
   return rows;
 }
@@ -103,7 +113,7 @@ std::vector<std::size_t> epoch_order(std::size_t row_count, std::uint64_t seed, 
   return order;
 }
 
-BatchStream::BatchStream(std::vector<std::vector<std::vector<std::int32_t>>> rows, std::int64_t seq_len,
+BatchStream::BatchStream(std::vector<model::PackedRow> rows, std::int64_t seq_len,
                          std::int64_t micro_batch_size, std::uint64_t seed, bool shuffle)
     : rows_(std::move(rows)), seq_len_(seq_len), micro_batch_size_(micro_batch_size), seed_(seed), shuffle_(shuffle) {
   order_ = epoch_order(rows_.size(), seed_, epoch_, shuffle_);

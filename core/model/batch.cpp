@@ -6,6 +6,21 @@
 namespace fthost::model {
 
 void HostBatch::add_row(std::span<const std::vector<std::int32_t>> documents, std::int32_t pad_id) {
+  add_row(documents, {}, pad_id);
+}
+
+void HostBatch::add_row(std::span<const std::vector<std::int32_t>> documents,
+                        std::span<const std::vector<std::uint8_t>> trainable, std::int32_t pad_id) {
+  if (!trainable.empty() && trainable.size() != documents.size()) {
+    throw std::logic_error(std::to_string(trainable.size()) + " loss masks for " + std::to_string(documents.size()) +
+                           " documents");
+  }
+  for (std::size_t d = 0; d < trainable.size(); ++d) {
+    if (trainable[d].size() != documents[d].size()) {
+      throw std::logic_error("loss mask of " + std::to_string(trainable[d].size()) + " entries for a document of " +
+                             std::to_string(documents[d].size()) + " tokens");
+    }
+  }
   std::size_t used = 0;
   for (const auto& document : documents) used += document.size();
   if (used > static_cast<std::size_t>(seq_len)) {
@@ -13,11 +28,14 @@ void HostBatch::add_row(std::span<const std::vector<std::int32_t>> documents, st
                            std::to_string(seq_len));
   }
   std::int32_t column = 0;
-  for (const auto& document : documents) {
+  for (std::size_t d = 0; d < documents.size(); ++d) {
+    const auto& document = documents[d];
     std::int32_t start = column;
     for (std::size_t i = 0; i < document.size(); ++i) {
+      bool has_next = i + 1 < document.size();
+      bool next_trained = has_next && (trainable.empty() || trainable[d][i + 1] != 0);
       input_ids.push_back(document[i]);
-      targets.push_back(i + 1 < document.size() ? document[i + 1] : ignored_target);
+      targets.push_back(next_trained ? document[i + 1] : ignored_target);
       positions.push_back(static_cast<std::int32_t>(i));
       doc_start.push_back(start);
       ++column;

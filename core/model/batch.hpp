@@ -12,6 +12,15 @@ namespace fthost::model {
 
 inline constexpr std::int32_t ignored_target = -100;  // PyTorch's ignore_index
 
+// The documents of one row and, optionally, which of their tokens are trained on.
+struct PackedRow {
+  std::vector<std::vector<std::int32_t>> documents;
+  // Empty (every token trainable), or one mask per document, as long as it: 1 = the token is a target.
+  std::vector<std::vector<std::uint8_t>> trainable;
+
+  std::size_t size() const { return documents.size(); }
+};
+
 // Host-side rows, built by the data layer.
 struct HostBatch {
   std::int64_t batch_size = 0;  // B
@@ -24,6 +33,11 @@ struct HostBatch {
   // Appends one row made of `documents` (each a token list) placed one after another and padded
   // with `pad_id` to seq_len; pad tokens form their own ignored documents. The documents must fit.
   void add_row(std::span<const std::vector<std::int32_t>> documents, std::int32_t pad_id = 0);
+  // The same with a loss mask: the target of position t is ignored when token t+1 is not trainable
+  // (prompt tokens, a user's turn). `trainable` is empty (all trainable) or parallel to `documents`.
+  void add_row(std::span<const std::vector<std::int32_t>> documents,
+               std::span<const std::vector<std::uint8_t>> trainable, std::int32_t pad_id = 0);
+  void add_row(const PackedRow& row, std::int32_t pad_id = 0) { add_row(row.documents, row.trainable, pad_id); }
   std::int64_t target_count() const;  // predictions that count towards the loss
 };
 
