@@ -20,7 +20,8 @@ $fthost plugins list
 model=build/quickstart/tiny-llama
 echo; echo "\$ fthost init-model --config models/tiny-llama/config.json --out $model --seed 1"
 $fthost init-model --config models/tiny-llama/config.json --out "$model" --seed 1
-echo; echo "\$ fthost run configs/quickstart.yaml model.path=../$model"
+rm -rf build/quickstart/run  # a new run each time (an existing run folder is only continued with --resume)
+echo; echo "\$ fthost run configs/quickstart.yaml model.path=../$model output.dir=../build/quickstart/run"
 $fthost run configs/quickstart.yaml model.path="../$model" output.dir=../build/quickstart/run
 echo; echo "\$ fthost eval --model build/quickstart/run/final --data data/tiny/train.jsonl"
 $fthost eval --model build/quickstart/run/final --data data/tiny/train.jsonl

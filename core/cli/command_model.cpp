@@ -81,7 +81,7 @@ int run_eval_command(const Arguments& arguments) {
       "batch-size", po::value(&batch_size)->default_value(4), "rows per forward pass");
   po::variables_map variables;
   if (auto done = parse_options(arguments, options,
-                                "usage: fthost eval --model DIR --data FILE [--json]\n\n"
+                                "usage: fthost eval --model DIR --data FILE [--json] [--seq-len N] [--batch-size N]\n\n"
                                 "Mean next-token loss and perplexity over every prediction inside each document\n"
                                 "(never across documents). tokens = the number of predictions.\n",
                                 variables)) {

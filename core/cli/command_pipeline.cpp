@@ -53,6 +53,8 @@ bool wants_help(const Arguments& arguments) {
 
 // Parses FILE and overrides, loads plugins and validates; on success returns the composition.
 struct Validated {
+  // Declared first so it is destroyed last: the pipeline's strategy choices point into it.
+  std::optional<runtime::PluginRegistry> registry;
   std::unique_ptr<runtime::ComposedPipeline> pipeline;
   sdk::Errors errors;
 };
@@ -85,7 +87,8 @@ Validated validate_pipeline(const Arguments& arguments, std::string_view command
     result.errors.push_back(registry.error());
     return result;
   }
-  runtime::PipelineLoad load = runtime::load_pipeline(arguments[0], overrides, *registry);
+  result.registry = std::move(*registry);
+  runtime::PipelineLoad load = runtime::load_pipeline(arguments[0], overrides, *result.registry);
   if (!load.errors.empty()) {
     result.errors = std::move(load.errors);
     return result;
@@ -118,9 +121,17 @@ int run_run_command(const Arguments& arguments) {
   Arguments pipeline_arguments;
   std::optional<std::string> resume;
   for (std::size_t i = 0; i < arguments.size(); ++i) {
+    if (arguments[i].starts_with("--resume=")) {
+      resume = arguments[i].substr(std::string("--resume=").size());
+      continue;
+    }
     if (arguments[i] != "--resume") {
       pipeline_arguments.push_back(arguments[i]);
       continue;
+    }
+    if (pipeline_arguments.empty()) {
+      return report_error(sdk::Error::invalid_input(
+          "command line: --resume comes after the pipeline file: fthost run PIPELINE.yaml --resume [latest|CHECKPOINT]"));
     }
     const bool has_value = i + 1 < arguments.size() && arguments[i + 1].find('=') == std::string::npos &&
                            !arguments[i + 1].starts_with("~") && !arguments[i + 1].starts_with("-");

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -29,9 +30,11 @@ constexpr std::string_view commands_help =
     "  plugins describe NAME        one plugin's status and every option (type, default, range, meaning)\n"
     "  sections                     every key of the host sections: model, data, training, output\n"
     "  validate PIPELINE [k=v ...]  check a pipeline without loading anything heavy\n"
-    "  run PIPELINE [k=v ...]       validate, print the plan and train (full fine-tuning in f32 on CPU)\n"
+    "  run PIPELINE [k=v ...] [--resume [latest|DIR]]\n"
+    "                               validate, print the plan and train (full fine-tuning in f32 on CPU)\n"
     "  init-model --config F --out DIR [--seed N]   a randomly initialised model folder\n"
-    "  eval --model DIR --data FILE [--json]        mean token loss and perplexity on token JSONL\n"
+    "  eval --model DIR --data FILE [--json] [--seq-len N] [--batch-size N]\n"
+    "                               mean token loss and perplexity on token JSONL\n"
     "\n"
     "Run `fthost COMMAND --help` for a command's own help.\n"
     "\n"
@@ -114,6 +117,9 @@ int main(int argc, char** argv) {
   try {
     std::vector<std::string> arguments(argv, argv + argc);
     return fthost::cli::dispatch(arguments);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "fthost: error: out of memory: the model or batch does not fit this machine's memory\n");
+    return fthost::cli::exit_bad_input;
   } catch (const std::exception& failure) {
     std::fprintf(stderr, "fthost: internal error: %s\n", failure.what());
     return fthost::cli::exit_internal_error;

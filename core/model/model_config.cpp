@@ -128,10 +128,12 @@ void read_llama_family(ConfigReader& reader, ModelConfig& config) {
   const char* scaling_key = nested_rope ? "rope_parameters" : "rope_scaling";
   if (reader.has(scaling_key)) {
     const json& scaling = reader.at(scaling_key);
-    std::string type = scaling.is_object() ? scaling.value("rope_type", scaling.value("type", "")) : "";
+    // transformers 5 writes rope_parameters even without scaling: no rope_type means the default.
+    std::string type = scaling.is_object() ? scaling.value("rope_type", scaling.value("type", nested_rope ? "default" : ""))
+                                           : "";
     if (type == "default") return;
     if (type != "llama3") {
-      reader.fail("rope_scaling of type '" + type + "' is not supported (only llama3)");
+      reader.fail(std::string(scaling_key) + " of type '" + type + "' is not supported (only llama3)");
       return;
     }
     Llama3RopeScaling llama3;
@@ -198,6 +200,7 @@ sdk::Result<ModelConfig> parse_model_config(const std::string& json_text, const 
     return Error::invalid_input(display_name + ": model_type " + quoted_for_message(config.model_type) +
                                 " is not supported (supported: llama, mistral, qwen2, gpt2)");
   }
+  config.source_json = json_text;
   config.bos_token_id = reader.token_id("bos_token_id");
   config.eos_token_id = reader.token_id("eos_token_id");
   if (reader.error()) return *reader.error();
@@ -227,6 +230,14 @@ sdk::Result<ModelConfig> load_model_config(const std::filesystem::path& folder) 
 }
 
 std::string model_config_to_json(const ModelConfig& config) {
+  if (!config.source_json.empty()) {
+    json source = json::parse(config.source_json, nullptr, /*allow_exceptions=*/false);
+    if (source.is_object()) {
+      // fthost saves f32 weights; transformers 4 reads torch_dtype, 5 reads dtype.
+      source[source.contains("dtype") ? "dtype" : "torch_dtype"] = "float32";
+      return source.dump(2) + "\n";
+    }
+  }
   json document;
   if (config.architecture == Architecture::gpt2) {
     document = {{"architectures", {"GPT2LMHeadModel"}},

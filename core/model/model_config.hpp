@@ -44,6 +44,9 @@ struct ModelConfig {
   double initializer_range = 0.02;
   std::int64_t bos_token_id = -1;
   std::int64_t eos_token_id = -1;
+  // The config.json text this was read from: saving writes it back (dtype updated), so keys
+  // fthost does not use (eos lists, sliding_window: null, generation settings) survive.
+  std::string source_json;
 
   std::int64_t q_size() const { return num_heads * head_dim; }
   std::int64_t kv_size() const { return num_kv_heads * head_dim; }
@@ -56,7 +59,8 @@ struct ModelConfig {
 sdk::Result<ModelConfig> load_model_config(const std::filesystem::path& folder);
 sdk::Result<ModelConfig> parse_model_config(const std::string& json_text, const std::string& display_name);
 
-// config.json text for `config` as transformers writes it for that model_type (so HF can load it).
+// config.json text for `config`: its source_json with the dtype set to float32 when it was read
+// from a file, else written as transformers writes that model_type (so HF can load it).
 std::string model_config_to_json(const ModelConfig& config);
 
 }  // namespace fthost::model

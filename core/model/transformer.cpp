@@ -45,40 +45,7 @@ Tensor Transformer::gradient(ParameterSet& gradients, const std::string& name) c
   return layout_.find(name) != nullptr ? gradients.get(name) : Tensor{};
 }
 
-std::vector<sdk::LinearSite> Transformer::linear_sites() const {
-  std::vector<sdk::LinearSite> sites;
-  const std::int64_t C = config_.hidden_size;
-  const std::int64_t F = config_.intermediate_size;
-  auto add = [&](std::string name, std::int64_t in, std::int64_t out, bool bias, sdk::SiteRole role) {
-    sdk::LinearSite site;
-    site.name = std::move(name);
-    site.in_features = in;
-    site.out_features = out;
-    site.has_bias = bias;
-    site.role = role;
-    sites.push_back(std::move(site));
-  };
-  for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) {
-    std::string prefix = layer_prefix(layer);
-    if (config_.architecture == Architecture::llama) {
-      add(prefix + "self_attn.q_proj", C, config_.q_size(), config_.qkv_bias, sdk::SiteRole::column);
-      add(prefix + "self_attn.k_proj", C, config_.kv_size(), config_.qkv_bias, sdk::SiteRole::column);
-      add(prefix + "self_attn.v_proj", C, config_.kv_size(), config_.qkv_bias, sdk::SiteRole::column);
-      add(prefix + "self_attn.o_proj", config_.q_size(), C, config_.o_bias, sdk::SiteRole::row);
-      add(prefix + "mlp.gate_proj", C, F, config_.mlp_bias, sdk::SiteRole::column);
-      add(prefix + "mlp.up_proj", C, F, config_.mlp_bias, sdk::SiteRole::column);
-      add(prefix + "mlp.down_proj", F, C, config_.mlp_bias, sdk::SiteRole::row);
-    } else {
-      add(prefix + "attn.c_attn", C, 3 * C, true, sdk::SiteRole::column);
-      add(prefix + "attn.c_proj", C, C, true, sdk::SiteRole::row);
-      add(prefix + "mlp.c_fc", C, F, true, sdk::SiteRole::column);
-      add(prefix + "mlp.c_proj", F, C, true, sdk::SiteRole::row);
-    }
-  }
-  add("lm_head", C, config_.vocab_size, false, sdk::SiteRole::column);
-  sites.back().is_output_head = true;
-  return sites;
-}
+std::vector<sdk::LinearSite> Transformer::linear_sites() const { return model::linear_sites(config_); }
 
 void Transformer::set_loss_chunk_rows(std::int64_t rows) {
   loss_chunk_rows_ = rows;

@@ -11,6 +11,7 @@
 #include "backend/backend.hpp"
 #include "fthost/sdk/types.hpp"
 #include "model/batch.hpp"
+#include "model/linear_sites.hpp"
 #include "model/model_config.hpp"
 #include "model/parameters.hpp"
 

@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include "fthost/sdk/plugin.hpp"
+#include "model/linear_sites.hpp"
+#include "model/model_config.hpp"
 
 namespace fthost::runtime {
 namespace {
@@ -79,6 +81,23 @@ Composition compose_pipeline(PipelineSpec spec) {
   pipeline.facts.backend = sdk::BackendKind::cpu;
   LaunchRanks ranks = launch_ranks_from_environment();
   pipeline.facts.world_size = ranks.world_size;
+  if (ranks.world_size > 1) {
+    composition.errors.push_back(Error::not_implemented(
+        "world size " + std::to_string(ranks.world_size) +
+        " (from the launcher's environment): multi-rank training is not implemented yet; run one process"));
+  }
+  // The model's shape and linear sites, from config.json alone (no weights), so strategies can
+  // check themselves against the model before anything heavy happens.
+  if (!pipeline.spec.model_path.empty()) {
+    sdk::Result<model::ModelConfig> config = model::load_model_config(pipeline.spec.model_path);
+    if (!config) {
+      composition.errors.push_back(config.error());
+    } else {
+      pipeline.facts.model = sdk::ModelShape{config->num_layers,   config->hidden_size,       config->num_heads,
+                                             config->num_kv_heads, config->intermediate_size, config->vocab_size};
+      pipeline.facts.sites = model::linear_sites(*config);
+    }
+  }
 
   auto seed = static_cast<std::uint64_t>(pipeline.spec.training.get_int("seed"));
   for (const StrategyChoice& choice : pipeline.spec.strategies) {

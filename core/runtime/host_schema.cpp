@@ -10,7 +10,7 @@ const sdk::OptionSchema& model_section_schema() {
     sdk::OptionSchema s;
     s.add_string("path", "", "Hugging Face model folder (config.json + *.safetensors), relative to this file")
         .make_required();
-    s.add_enum("backend", "auto", {"auto", "cpu", "cuda"}, "where to train: auto picks CUDA when a GPU is present");
+    s.add_enum("backend", "auto", {"auto", "cpu", "cuda"}, "where to train: auto is the CPU in this version (CUDA is not available yet)");
     return s;
   }();
   return schema;
@@ -22,7 +22,7 @@ const sdk::OptionSchema& data_section_schema() {
     s.add_string("train", "", "training data file, relative to this file").make_required();
     s.add_string("eval", "", "evaluation data file (empty: none)");
     s.add_enum("format", "auto", {"auto", "tokens", "text", "jsonl", "instruction", "chat"},
-               "how to read the files; auto decides by extension and the first record");
+               "how to read the files; this version reads token JSONL ({\"input_ids\": [...]} per line): auto or tokens");
     s.add_int("seq_len", 512, "tokens per training sequence").range(8, 1 << 20);
     s.add_bool("packing", true, "pack several documents per sequence (attention never crosses documents)");
     s.add_bool("shuffle", true, "shuffle examples each epoch (seeded by training.seed)");
@@ -52,7 +52,7 @@ const sdk::OptionSchema& training_section_schema() {
     s.add_bool("activation_checkpointing.enabled", false, "recompute block activations in backward to save memory");
     s.add_int("activation_checkpointing.every_n_layers", 1, "checkpoint one block in every N").at_least(1);
     s.add_int("eval_every", 0, "evaluate every N optimizer steps; 0: only at the end").at_least(0);
-    s.add_int("log_every", 1, "write metrics every N optimizer steps").at_least(1);
+    s.add_int("log_every", 1, "print a progress line every N optimizer steps (metrics.jsonl gets every step)").at_least(1);
     return s;
   }();
   return schema;
@@ -63,7 +63,7 @@ const sdk::OptionSchema& output_section_schema() {
     sdk::OptionSchema s;
     s.add_string("dir", "", "run folder for checkpoints, metrics and the final model, relative to this file")
         .make_required();
-    s.add_int("save_every", 0, "checkpoint every N optimizer steps; 0: only at the end").at_least(0);
+    s.add_int("save_every", 0, "checkpoint every N optimizer steps, and always at the end; 0: only at the end").at_least(0);
     s.add_int("keep_last", 2, "checkpoints kept; older ones are deleted").at_least(1);
     return s;
   }();

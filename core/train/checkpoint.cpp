@@ -88,21 +88,26 @@ sdk::Result<fs::path> save_checkpoint(const fs::path& checkpoints_folder, const 
   const fs::path temporary = checkpoints_folder / ("." + checkpoint_name(state.step) + ".tmp-" + std::to_string(getpid()));
   fs::remove_all(temporary, error);
 
+  auto abandon = [&](const Error& failure) {
+    fs::remove_all(temporary, error);
+    return failure;
+  };
   auto saved = model::save_transformer(model, temporary);
-  if (!saved) return saved.error();
+  if (!saved) return abandon(saved.error());
   auto optimizer_saved = write_optimizer_state(temporary / optimizer_file, model, optimizer);
-  if (!optimizer_saved) return optimizer_saved.error();
+  if (!optimizer_saved) return abandon(optimizer_saved.error());
   nlohmann::json document = {{"format", state_format},
                              {"step", state.step},
                              {"optimizer_steps", optimizer.steps_taken()},
                              {"data_epoch", state.data_position.epoch},
                              {"data_cursor", state.data_position.cursor},
                              {"seed", state.seed},
-                             {"total_steps", state.total_steps}};
+                             {"total_steps", state.total_steps},
+                             {"settings", state.settings}};
   std::string text = document.dump(2) + "\n";
   std::span<const std::byte> pieces[] = {std::as_bytes(std::span<const char>(text))};
   auto state_written = model::write_file_atomically(temporary / state_file, pieces);
-  if (!state_written) return state_written.error();
+  if (!state_written) return abandon(state_written.error());
 
   // Replacing a checkpoint of the same step (a resumed run saving again): move the old one aside
   // first, so that a crash between the two renames still leaves a complete copy on disk.
@@ -110,7 +115,8 @@ sdk::Result<fs::path> save_checkpoint(const fs::path& checkpoints_folder, const 
   if (fs::exists(final_folder, error)) fs::rename(final_folder, previous, error);
   fs::rename(temporary, final_folder, error);
   if (error) {
-    return Error::invalid_input(final_folder.string() + ": cannot move the checkpoint into place (" + error.message() + ")");
+    return abandon(Error::invalid_input(final_folder.string() + ": cannot move the checkpoint into place (" +
+                                        error.message() + ")"));
   }
   if (int failed = model::sync_folder(checkpoints_folder); failed != 0) {
     return Error::invalid_input(checkpoints_folder.string() + ": cannot sync folder (" + std::strerror(failed) + ")");
@@ -119,7 +125,13 @@ sdk::Result<fs::path> save_checkpoint(const fs::path& checkpoints_folder, const 
 
   std::vector<fs::path> checkpoints = complete_checkpoints(checkpoints_folder);
   const auto keep = static_cast<std::size_t>(std::max<std::int64_t>(1, keep_last));
-  for (std::size_t i = 0; i + keep < checkpoints.size(); ++i) fs::remove_all(checkpoints[i], error);
+  for (std::size_t i = 0; i + keep < checkpoints.size(); ++i) {
+    // Renamed out of the step-N namespace first: a crash mid-delete must not leave a step-N folder
+    // that has trainer_state.json but lost its weights.
+    fs::path doomed = checkpoints_folder / ("." + checkpoints[i].filename().string() + ".deleting-" + std::to_string(getpid()));
+    fs::rename(checkpoints[i], doomed, error);
+    if (!error) fs::remove_all(doomed, error);
+  }
   // Temporary folders of this process's earlier, interrupted saves (other processes' are left alone).
   for (const fs::directory_entry& entry : fs::directory_iterator(checkpoints_folder, error)) {
     std::string name = entry.path().filename().string();
@@ -152,6 +164,7 @@ sdk::Result<TrainerState> read_trainer_state(const fs::path& checkpoint) {
     state.data_position.cursor = document.at("data_cursor").get<std::size_t>();
     state.seed = document.at("seed").get<std::uint64_t>();
     state.total_steps = document.at("total_steps").get<std::int64_t>();
+    state.settings = document.at("settings").get<std::map<std::string, std::string>>();
     return state;
   } catch (const nlohmann::json::exception& failure) {
     return Error::invalid_input(file.string() + ": malformed (" + std::string(failure.what()) + ")");

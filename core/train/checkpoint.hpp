@@ -12,6 +12,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <string>
 #include <optional>
 
 #include "data/token_dataset.hpp"
@@ -27,6 +29,9 @@ struct TrainerState {
   data::BatchStream::Position data_position;
   std::uint64_t seed = 0;
   std::int64_t total_steps = 0;
+  // Everything the loss trajectory depends on besides the above, as text ("training.learning_rate":
+  // "0.0003", "data.rows_per_epoch": "12", ...): a resume with any of these changed is refused.
+  std::map<std::string, std::string> settings;
 };
 
 // Writes checkpoint `state.step` under `checkpoints_folder`, then deletes all but the newest

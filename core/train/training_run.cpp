@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "model/model_weights.hpp"
@@ -24,10 +25,37 @@ backend::Backend& cpu_backend() {
   return *backend;
 }
 
+// What a resumed run must share with the checkpointed one for its losses to be the same.
+std::map<std::string, std::string> run_settings(const runtime::PipelineSpec& spec, std::size_t rows_per_epoch) {
+  std::map<std::string, std::string> settings;
+  for (const auto& [section, options] : {std::pair{"training", &spec.training}, std::pair{"data", &spec.data}}) {
+    for (const auto& [key, value] : options->values()) {
+      // Logging and evaluation cadence, the run length (checked through total_steps) and the eval
+      // file do not change the training losses.
+      if (key == "log_every" || key == "eval_every" || key == "eval" || key == "max_steps" || key == "epochs") continue;
+      settings[std::string(section) + "." + key] = sdk::format_option_value(value);
+    }
+  }
+  std::error_code error;
+  settings["data.train_bytes"] = std::to_string(std::filesystem::file_size(spec.train_data_path, error));
+  settings["data.rows_per_epoch"] = std::to_string(rows_per_epoch);
+  return settings;
+}
+
+// Token limits of the model that a pipeline can exceed only at run time.
+sdk::Result<bool> check_sequence_length(const model::ModelConfig& config, std::int64_t seq_len, const std::string& what) {
+  if (config.architecture == model::Architecture::gpt2 && seq_len > config.max_position_embeddings) {
+    return Error::invalid_input(what + " (" + std::to_string(seq_len) + ") exceeds the model's n_positions (" +
+                                std::to_string(config.max_position_embeddings) + " in config.json)");
+  }
+  return true;
+}
+
 }  // namespace
 
 sdk::Result<EvalResult> evaluate_tokens_file(model::Transformer& model, const std::filesystem::path& file,
                                              std::int64_t seq_len, std::int64_t micro_batch_size) {
+  if (auto fits = check_sequence_length(model.config(), seq_len, "sequence length"); !fits) return fits.error();
   sdk::Result<data::TokenDataset> dataset = data::load_token_jsonl(file, model.config().vocab_size);
   if (!dataset) return dataset.error();
   auto rows = data::pack_rows(*dataset, seq_len, /*packing=*/true);
@@ -43,7 +71,11 @@ sdk::Result<EvalResult> evaluate_tokens_file(model::Transformer& model, const st
     loss_sum += model.loss_sum(batch);
     result.predictions += batch.target_count;
   }
-  result.loss = loss_sum / static_cast<double>(std::max<std::int64_t>(1, result.predictions));
+  if (result.predictions == 0) {
+    return Error::invalid_input(file.string() + ": no next-token predictions at seq_len " + std::to_string(seq_len) +
+                                " (each document needs at least 2 tokens in a row)");
+  }
+  result.loss = loss_sum / static_cast<double>(result.predictions);
   result.perplexity = std::exp(result.loss);
   return result;
 }
@@ -58,6 +90,13 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   // Resuming: the checkpoint's weights replace model.path's; its state says where to continue.
   std::optional<std::filesystem::path> resume_from;
   std::optional<TrainerState> resumed;
+  std::error_code fs_error;
+  if (!options.resume && (find_latest_checkpoint(checkpoints) ||
+                          std::filesystem::exists(spec.output_dir / "metrics.jsonl", fs_error))) {
+    return Error::invalid_input("output.dir " + spec.output_dir.string() +
+                                " already holds a run (checkpoints or metrics.jsonl): continue it with --resume, or "
+                                "choose a new output.dir");
+  }
   if (options.resume) {
     if (*options.resume == "latest") {
       resume_from = find_latest_checkpoint(checkpoints);
@@ -91,6 +130,9 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   }
 
   const std::int64_t seq_len = spec.data.get_int("seq_len");
+  if (auto fits = check_sequence_length(model.config(), seq_len, spec.file.string() + ": data.seq_len"); !fits) {
+    return fits.error();
+  }
   sdk::Result<data::TokenDataset> dataset = data::load_token_jsonl(spec.train_data_path, model.config().vocab_size);
   if (!dataset) return dataset.error();
   const auto seed = static_cast<std::uint64_t>(spec.training.get_int("seed"));
@@ -131,6 +173,24 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
                                   std::to_string(resumed->total_steps) + " steps, the pipeline asks for " +
                                   std::to_string(total_steps) + " (the learning-rate schedule would differ)");
     }
+    const std::map<std::string, std::string> now = run_settings(spec, stream.rows_per_epoch());
+    for (const auto& [key, then] : resumed->settings) {
+      auto current = now.find(key);
+      if (current == now.end() || current->second != then) {
+        return Error::invalid_input(resume_from->string() + ": the checkpoint was made with " + key + " = " + then +
+                                    ", the pipeline now gives " + (current == now.end() ? "nothing" : current->second) +
+                                    " (resume with the settings the run started with)");
+      }
+    }
+    if (resumed->data_position.cursor > stream.rows_per_epoch() || resumed->step > total_steps) {
+      return Error::invalid_input(resume_from->string() + ": trainer_state.json does not fit this run (step " +
+                                  std::to_string(resumed->step) + ", data cursor " +
+                                  std::to_string(resumed->data_position.cursor) + ")");
+    }
+    if (resumed->step == total_steps) {
+      return Error::invalid_input(resume_from->string() + ": the run already finished all " +
+                                  std::to_string(total_steps) + " steps (raise training.max_steps to train further)");
+    }
     sdk::Result<bool> restored = load_optimizer_state(*resume_from, trainer.optimizer(), resumed->optimizer_steps);
     if (!restored) return restored.error();
     stream.seek(resumed->data_position);
@@ -156,7 +216,8 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
     return true;
   };
   auto checkpoint = [&](std::int64_t step) -> sdk::Result<bool> {
-    TrainerState state{step, trainer.optimizer().steps_taken(), stream.position(), seed, total_steps};
+    TrainerState state{step, trainer.optimizer().steps_taken(), stream.position(), seed, total_steps,
+                       run_settings(spec, stream.rows_per_epoch())};
     sdk::Result<std::filesystem::path> saved = save_checkpoint(checkpoints, model, trainer.optimizer(), state, keep_last);
     if (!saved) return saved.error();
     last_checkpoint = *saved;
@@ -172,7 +233,7 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
     }
     if (step == first_step) summary.first_loss = record->loss;
     summary.last_loss = record->loss;
-    summary.steps = record->step;
+    summary.steps = record->step - first_step;
     metrics->write_step(*record);
     if (observer.on_step) observer.on_step(*record, total_steps);
     if (eval_every > 0 && record->step % eval_every == 0 && record->step != total_steps) {
@@ -182,10 +243,9 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
       if (auto saved = checkpoint(record->step); !saved) return saved.error();
     }
   }
-  if (auto evaluated = evaluate(summary.steps); !evaluated) return evaluated.error();
-  if (save_every > 0) {
-    if (auto saved = checkpoint(total_steps); !saved) return saved.error();
-  }
+  if (auto evaluated = evaluate(total_steps); !evaluated) return evaluated.error();
+  // The end of a run is always checkpointed (output.save_every: 0 means "only at the end").
+  if (auto saved = checkpoint(total_steps); !saved) return saved.error();
 
   summary.final_model = spec.output_dir / "final";
   sdk::Result<std::vector<std::filesystem::path>> saved = model::save_transformer(model, summary.final_model);

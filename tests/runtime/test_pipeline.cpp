@@ -21,7 +21,9 @@ struct PipelineFixture {
   PluginRegistry registry;
 
   PipelineFixture() : registry(make_registry(plugins)) {
-    folder.write("model/config.json", "{}");
+    folder.write("model/config.json",
+                 R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                     "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 256})");
     folder.write("train.jsonl", "{\"input_ids\": [1, 2, 3]}\n");
   }
 
@@ -150,6 +152,42 @@ TEST_CASE("composition builds each strategy and collects its checks") {
   auto plan = fthost::runtime::describe_plan(*composition.pipeline);
   CHECK(plan.back() == "adapter: test adapter of rank 3");
   CHECK(std::find(plan.begin(), plan.end(), "method    full fine-tuning") == plan.end());
+}
+
+TEST_CASE("composition reads the model's shape and linear sites from config.json") {
+  PipelineFixture fixture;
+  auto load = fixture.load(minimal);
+  REQUIRE(load.errors.empty());
+  auto composition = fthost::runtime::compose_pipeline(std::move(load.spec));
+  REQUIRE(composition.errors.empty());
+  const auto& facts = composition.pipeline->facts;
+  REQUIRE(facts.model.has_value());
+  CHECK(facts.model->num_attention_heads == 4);
+  CHECK(facts.model->num_key_value_heads == 2);
+  CHECK(facts.sites.size() == 2 * 7 + 1);
+  CHECK(facts.sites.front().name == "model.layers.0.self_attn.q_proj");
+}
+
+TEST_CASE("a broken config.json is reported at validation") {
+  PipelineFixture fixture;
+  fixture.folder.write("model/config.json", "{\"model_type\": \"mamba\"}");
+  auto load = fixture.load(minimal);
+  REQUIRE(load.errors.empty());
+  auto composition = fthost::runtime::compose_pipeline(std::move(load.spec));
+  REQUIRE(composition.errors.size() == 1);
+  CHECK(composition.errors[0].message.find("model_type 'mamba' is not supported") != std::string::npos);
+}
+
+TEST_CASE("a launcher's world size above 1 is refused: multi-rank training does not exist yet") {
+  PipelineFixture fixture;
+  auto load = fixture.load(minimal);
+  REQUIRE(load.errors.empty());
+  setenv("WORLD_SIZE", "4", 1);
+  auto composition = fthost::runtime::compose_pipeline(std::move(load.spec));
+  unsetenv("WORLD_SIZE");
+  REQUIRE(composition.errors.size() == 1);
+  CHECK(composition.errors[0].category == ErrorCategory::not_implemented);
+  CHECK(composition.errors[0].message.starts_with("world size 4"));
 }
 
 TEST_CASE("an exception thrown by a plugin's create() becomes an internal error") {
