@@ -11,7 +11,11 @@
 #include <stdint.h>
 
 /* Major: bumped when an SDK interface changes incompatibly (a plugin must be rebuilt).
- * Minor: bumped when the SDK grows compatibly (a plugin built against an older minor still loads). */
+ * Minor: bumped when the SDK grows compatibly.
+ * In this version the host also requires the SDK header hash to match exactly (any header change
+ * means rebuilding plugins), so in practice a plugin loads only into the fthost whose SDK it was
+ * built against; the minor rule takes effect once the hash covers an ABI manifest rather than the
+ * header text. */
 #define FTHOST_SDK_ABI_MAJOR 1
 #define FTHOST_SDK_ABI_MINOR 0
 
