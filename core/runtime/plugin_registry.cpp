@@ -105,6 +105,9 @@ sdk::Result<LoadedPlugin> load_plugin_library(const fs::path& library_path) {
     return reject(library, std::string("failed to load: ") + (reason != nullptr ? reason : load_error.message()));
   }
 
+  // Kept mapped from here on, accepted or not: its descriptor code has run, and unloading a library
+  // that ran code (static constructors, registered atexit handlers) is what crashes at exit.
+  loaded_libraries().push_back(handle);
   auto entry = handle.get_alias<const fthost_plugin_descriptor*()>(FTHOST_PLUGIN_ENTRY_NAME);
   const fthost_plugin_descriptor* descriptor = entry();
   if (descriptor == nullptr || descriptor->struct_size < offsetof(fthost_plugin_descriptor, abi_minor) + sizeof(uint32_t)) {
@@ -150,7 +153,6 @@ sdk::Result<LoadedPlugin> load_plugin_library(const fs::path& library_path) {
   loaded.sdk_hash = descriptor->sdk_hash;
   loaded.compiler = descriptor->compiler != nullptr ? descriptor->compiler : "";
   loaded.plugin = plugin;
-  loaded_libraries().push_back(std::move(handle));
   return loaded;
 }
 
