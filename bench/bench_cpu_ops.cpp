@@ -85,8 +85,8 @@ void print_row(const char* name, double milliseconds, double gflop, bool versus_
 }
 
 void bench_gemm(Backend& backend, std::mt19937& rng) {
-  // The machine's practical sgemm peak: the best of OpenBLAS on square products.
-  std::printf("GEMM (OpenBLAS sgemm), N = %lld rows\n", static_cast<long long>(kRows));
+  // The machine's practical sgemm peak: the best of oneDNN on square products.
+  std::printf("GEMM (oneDNN sgemm), N = %lld rows\n", static_cast<long long>(kRows));
   double peak = 0.0;
   for (std::int64_t square : {512, 1024, 2048}) {
     Tensor a = random_tensor(backend, {square, square}, rng), b = random_tensor(backend, {square, square}, rng);

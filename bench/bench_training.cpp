@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
   settings.schedule.peak = 1e-4;
   settings.schedule.total_steps = steps + 1;
   fthost::train::Trainer trainer(model, settings);
-  if (!trainer.step(stream)) return 1;  // warm-up: first-touch page faults, OpenBLAS buffers
+  if (!trainer.step(stream)) return 1;  // warm-up: first-touch page faults, oneDNN JIT kernels
 
   auto start = Clock::now();
   std::int64_t tokens = 0;
