@@ -1,6 +1,7 @@
 #include "fthost/runtime/compose.hpp"
 
 #include <cstdlib>
+#include <filesystem>
 #include <string_view>
 
 #include <spdlog/spdlog.h>
@@ -66,17 +67,19 @@ Composition compose_pipeline(PipelineSpec spec) {
         pipeline.spec.file.string() + ": model.backend: cuda is not available in this build of fthost yet; "
                                       "use 'cpu' or 'auto'"));
   }
-  // Host features this version does not have yet: refused here rather than silently ignored.
+  // Text data is tokenized with the model's own tokenizer.json; token JSONL needs none.
   const std::string& format = pipeline.spec.data.get_string("format");
-  if (format != "auto" && format != "tokens") {
-    composition.errors.push_back(Error::not_implemented(
-        pipeline.spec.file.string() + ": data.format: " + format +
-        " needs a tokenizer, which this version does not have yet; use token JSONL ({\"input_ids\": [...]} per "
-        "line) with format tokens"));
+  std::error_code missing;
+  if (format != "auto" && format != "tokens" && !pipeline.spec.model_path.empty() &&
+      !std::filesystem::exists(pipeline.spec.model_path / "tokenizer.json", missing)) {
+    composition.errors.push_back(Error::invalid_input(
+        pipeline.spec.file.string() + ": data.format: " + format + " is tokenized with the model's tokenizer.json, and " +
+        (pipeline.spec.model_path / "tokenizer.json").string() + " does not exist"));
   }
-  if (pipeline.spec.data.get_bool("skip_bad_lines")) {
+  if (format == "tokens" && pipeline.spec.data.get_bool("skip_bad_lines")) {
     composition.errors.push_back(Error::not_implemented(pipeline.spec.file.string() +
-                                                        ": data.skip_bad_lines: true is not implemented yet"));
+                                                        ": data.skip_bad_lines is implemented for text formats, not "
+                                                        "for token JSONL yet"));
   }
   pipeline.facts.backend = sdk::BackendKind::cpu;
   LaunchRanks ranks = launch_ranks_from_environment();

@@ -22,11 +22,14 @@ const sdk::OptionSchema& data_section_schema() {
     s.add_string("train", "", "training data file, relative to this file").make_required();
     s.add_string("eval", "", "evaluation data file (empty: none)");
     s.add_enum("format", "auto", {"auto", "tokens", "text", "jsonl", "instruction", "chat"},
-               "how to read the files; this version reads token JSONL ({\"input_ids\": [...]} per line): auto or tokens");
+               "tokens: {\"input_ids\"} JSONL; text: blank-line separated; jsonl: {\"text\"}; instruction: "
+               "prompt/completion or Alpaca; chat: {\"messages\"}; auto: by extension and first record");
+    s.add_string("chat_template", "chatml",
+                 "format chat: chatml, llama3, or a per-message template with {role} and {content}");
     s.add_int("seq_len", 512, "tokens per training sequence").range(8, 1 << 20);
     s.add_bool("packing", true, "pack several documents per sequence (attention never crosses documents)");
     s.add_bool("shuffle", true, "shuffle examples each epoch (seeded by training.seed)");
-    s.add_bool("skip_bad_lines", false, "skip malformed JSONL lines (counted) instead of stopping");
+    s.add_bool("skip_bad_lines", false, "skip malformed JSONL lines (counted) instead of stopping (text formats)");
     return s;
   }();
   return schema;

@@ -5,6 +5,8 @@
 #include <map>
 
 #include "backend/cpu/cpu_backend.hpp"
+#include "data/text_dataset.hpp"
+#include "data/tokenizer.hpp"
 #include "model/model_weights.hpp"
 #include "train/checkpoint.hpp"
 #include "train/metrics.hpp"
@@ -47,6 +49,38 @@ sdk::Result<bool> check_sequence_length(const model::ModelConfig& config, std::i
   if (config.architecture == model::Architecture::gpt2 && seq_len > config.max_position_embeddings) {
     return Error::invalid_input(what + " (" + std::to_string(seq_len) + ") exceeds the model's n_positions (" +
                                 std::to_string(config.max_position_embeddings) + " in config.json)");
+  }
+  return true;
+}
+
+// The training documents: token JSONL as it is, any text format through the model's tokenizer.
+sdk::Result<data::TokenDataset> load_training_data(const runtime::PipelineSpec& spec, std::int64_t vocab_size) {
+  const std::string& format = spec.data.get_string("format");
+  const std::filesystem::path tokenizer_file = spec.model_path / "tokenizer.json";
+  std::error_code missing;
+  if (format == "tokens" || (format == "auto" && !std::filesystem::exists(tokenizer_file, missing))) {
+    return data::load_token_jsonl(spec.train_data_path, vocab_size);
+  }
+  sdk::Result<data::Tokenizer> tokenizer = data::Tokenizer::load(tokenizer_file);
+  if (!tokenizer) return tokenizer.error();
+  if (tokenizer->vocab_size() > vocab_size) {
+    return Error::invalid_input(tokenizer_file.string() + ": the tokenizer has ids up to " +
+                                std::to_string(tokenizer->vocab_size() - 1) + ", the model's vocab_size is " +
+                                std::to_string(vocab_size) + " (config.json)");
+  }
+  data::TextDatasetOptions options;
+  options.skip_bad_lines = spec.data.get_bool("skip_bad_lines");
+  options.chat_template = spec.data.get_string("chat_template");
+  return data::load_text_dataset(spec.train_data_path, format, *tokenizer, options);
+}
+
+// A Hugging Face folder is only usable with its tokenizer: copy the base model's tokenizer files.
+sdk::Result<bool> copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to) {
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"}) {
+    std::error_code error;
+    if (!std::filesystem::exists(from / name, error)) continue;
+    std::filesystem::copy_file(from / name, to / name, std::filesystem::copy_options::overwrite_existing, error);
+    if (error) return Error::invalid_input((to / name).string() + ": cannot copy (" + error.message() + ")");
   }
   return true;
 }
@@ -133,8 +167,11 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   if (auto fits = check_sequence_length(model.config(), seq_len, spec.file.string() + ": data.seq_len"); !fits) {
     return fits.error();
   }
-  sdk::Result<data::TokenDataset> dataset = data::load_token_jsonl(spec.train_data_path, model.config().vocab_size);
+  sdk::Result<data::TokenDataset> dataset = load_training_data(spec, model.config().vocab_size);
   if (!dataset) return dataset.error();
+  if (dataset->skipped_lines > 0 && observer.info) {
+    observer.info("data: skipped " + std::to_string(dataset->skipped_lines) + " malformed lines (data.skip_bad_lines)");
+  }
   const auto seed = static_cast<std::uint64_t>(spec.training.get_int("seed"));
   const std::int64_t micro_batch_size = spec.training.get_int("micro_batch_size");
   data::BatchStream stream(data::pack_rows(*dataset, seq_len, spec.data.get_bool("packing")), seq_len,
@@ -250,6 +287,7 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   summary.final_model = spec.output_dir / "final";
   sdk::Result<std::vector<std::filesystem::path>> saved = model::save_transformer(model, summary.final_model);
   if (!saved) return saved.error();
+  if (auto copied = copy_tokenizer_files(spec.model_path, summary.final_model); !copied) return copied.error();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return summary;
 }

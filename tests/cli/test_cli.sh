@@ -112,6 +112,32 @@ if ! grep -qE '^\{"loss": [0-9.e+-]+, "perplexity": [0-9.e+-]+, "tokens": 5\}$' 
   echo "FAIL [eval --json]: unexpected output: $out"; failures=$((failures + 1))
 fi
 
+# Chat data through the model's tokenizer.json: loss only on assistant tokens, tokenizer copied to final/.
+printf '%s' '{"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+  "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 832, "max_position_embeddings": 256,
+  "tie_word_embeddings": true}' >"$scratch/qwen2-config.json"
+run_fthost init-model --config "$scratch/qwen2-config.json" --out "$scratch/chat-base" --seed 2
+expect_rc 0 "init-model qwen2"
+run_fthost validate configs/quickstart.yaml model.path="$scratch/chat-base" data.train="$PWD/tests/fixtures/data/chat.jsonl" \
+  data.format=chat
+expect_rc 2 "chat data without a tokenizer"
+expect_contains "$err" "data.format: chat is tokenized with the model's tokenizer.json, and $scratch/chat-base/tokenizer.json does not exist" "tokenizer required"
+cp tests/fixtures/tokenizer/qwen2/tokenizer.json tests/fixtures/tokenizer/qwen2/tokenizer_config.json "$scratch/chat-base/"
+run_fthost run configs/quickstart.yaml model.path="$scratch/chat-base" data.train="$PWD/tests/fixtures/data/chat.jsonl" \
+  data.format=chat data.seq_len=64 training.max_steps=30 training.warmup_steps=0 training.micro_batch_size=2 \
+  training.learning_rate=3e-3 output.dir="$scratch/chat-run"
+expect_rc 0 "run on chat data"
+first_loss=$(grep -oE '^step 1/30  loss [0-9.]+' <<<"$out" | awk '{print $4}')
+last_loss=$(grep -oE '^step 30/30  loss [0-9.]+' <<<"$out" | awk '{print $4}')
+checks=$((checks + 1))
+if ! awk -v a="$first_loss" -v b="$last_loss" 'BEGIN { exit !(b < 0.5 * a) }'; then
+  echo "FAIL [chat run]: loss $first_loss -> $last_loss did not halve"; failures=$((failures + 1))
+fi
+checks=$((checks + 1))
+if [[ ! -f "$scratch/chat-run/final/tokenizer.json" ]]; then
+  echo "FAIL [chat run]: final/ lacks tokenizer.json"; failures=$((failures + 1))
+fi
+
 # Malformed model folders: one line naming the file, exit code 2.
 run_fthost run configs/quickstart.yaml
 expect_rc 2 "run on a folder without weights"
