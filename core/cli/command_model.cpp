@@ -1,5 +1,6 @@
 // `fthost init-model` and `fthost eval`: make a model folder, measure a model on data.
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -72,18 +73,25 @@ int run_eval_command(const Arguments& arguments) {
   std::string data_path;
   std::int64_t seq_len = 0;
   std::int64_t batch_size = 4;
+  std::string format = "auto";
+  std::string chat_template = "chatml";
   po::options_description options("eval options");
   options.add_options()("help,h", "show this help")("model", po::value(&model_path)->required(),
                                                      "Hugging Face model folder")(
-      "data", po::value(&data_path)->required(), "JSONL with one {\"input_ids\": [...]} document per line")(
+      "data", po::value(&data_path)->required(), "data file (see --format)")(
+      "format", po::value(&format)->default_value("auto"),
+      "tokens | text | jsonl | instruction | chat | auto, as data.format in a pipeline; text formats use the model's "
+      "tokenizer.json")("chat-template", po::value(&chat_template)->default_value("chatml"),
+                        "for --format chat: chatml, llama3 or a per-message template")(
       "json", "print {\"loss\":..., \"perplexity\":..., \"tokens\":...}")(
       "seq-len", po::value(&seq_len)->default_value(0), "row length; 0: the model's max_position_embeddings")(
       "batch-size", po::value(&batch_size)->default_value(4), "rows per forward pass");
   po::variables_map variables;
   if (auto done = parse_options(arguments, options,
-                                "usage: fthost eval --model DIR --data FILE [--json] [--seq-len N] [--batch-size N]\n\n"
+                                "usage: fthost eval --model DIR --data FILE [--format F] [--json] [--seq-len N] [--batch-size N]\n\n"
                                 "Mean next-token loss and perplexity over every prediction inside each document\n"
-                                "(never across documents). tokens = the number of predictions.\n",
+                                "(never across documents; for instruction and chat data only the trained tokens:\n"
+                                "completions, assistant turns). tokens = the number of predictions.\n",
                                 variables)) {
     return *done;
   }
@@ -93,7 +101,16 @@ int run_eval_command(const Arguments& arguments) {
   if (!loaded) return report_error(loaded.error());
   model::Transformer& transformer = **loaded;
   if (seq_len <= 0) seq_len = transformer.config().max_position_embeddings;
-  auto result = train::evaluate_tokens_file(transformer, data_path, seq_len, batch_size);
+  const std::vector<std::string> formats = {"auto", "tokens", "text", "jsonl", "instruction", "chat"};
+  if (std::find(formats.begin(), formats.end(), format) == formats.end()) {
+    return report_error(sdk::Error::invalid_input("command line: --format must be one of auto, tokens, text, jsonl, "
+                                                  "instruction, chat; got '" + format + "'"));
+  }
+  data::TextDatasetOptions text_options;
+  text_options.chat_template = chat_template;
+  auto dataset = train::load_documents(data_path, format, model_path, transformer.config().vocab_size, text_options);
+  if (!dataset) return report_error(dataset.error());
+  auto result = train::evaluate_documents(transformer, *dataset, data_path, seq_len, batch_size);
   if (!result) return report_error(result.error());
   if (variables.count("json") > 0) {
     std::printf("{\"loss\": %.17g, \"perplexity\": %.17g, \"tokens\": %lld}\n", result->loss, result->perplexity,

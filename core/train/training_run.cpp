@@ -53,27 +53,6 @@ sdk::Result<bool> check_sequence_length(const model::ModelConfig& config, std::i
   return true;
 }
 
-// The training documents: token JSONL as it is, any text format through the model's tokenizer.
-sdk::Result<data::TokenDataset> load_training_data(const runtime::PipelineSpec& spec, std::int64_t vocab_size) {
-  const std::string& format = spec.data.get_string("format");
-  const std::filesystem::path tokenizer_file = spec.model_path / "tokenizer.json";
-  std::error_code missing;
-  if (format == "tokens" || (format == "auto" && !std::filesystem::exists(tokenizer_file, missing))) {
-    return data::load_token_jsonl(spec.train_data_path, vocab_size);
-  }
-  sdk::Result<data::Tokenizer> tokenizer = data::Tokenizer::load(tokenizer_file);
-  if (!tokenizer) return tokenizer.error();
-  if (tokenizer->vocab_size() > vocab_size) {
-    return Error::invalid_input(tokenizer_file.string() + ": the tokenizer has ids up to " +
-                                std::to_string(tokenizer->vocab_size() - 1) + ", the model's vocab_size is " +
-                                std::to_string(vocab_size) + " (config.json)");
-  }
-  data::TextDatasetOptions options;
-  options.skip_bad_lines = spec.data.get_bool("skip_bad_lines");
-  options.chat_template = spec.data.get_string("chat_template");
-  return data::load_text_dataset(spec.train_data_path, format, *tokenizer, options);
-}
-
 // A Hugging Face folder is only usable with its tokenizer: copy the base model's tokenizer files.
 sdk::Result<bool> copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to) {
   for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"}) {
@@ -87,12 +66,29 @@ sdk::Result<bool> copy_tokenizer_files(const std::filesystem::path& from, const 
 
 }  // namespace
 
-sdk::Result<EvalResult> evaluate_tokens_file(model::Transformer& model, const std::filesystem::path& file,
-                                             std::int64_t seq_len, std::int64_t micro_batch_size) {
+sdk::Result<data::TokenDataset> load_documents(const std::filesystem::path& file, const std::string& format,
+                                               const std::filesystem::path& model_folder, std::int64_t vocab_size,
+                                               const data::TextDatasetOptions& options) {
+  const std::filesystem::path tokenizer_file = model_folder / "tokenizer.json";
+  std::error_code missing;
+  if (format == "tokens" || (format == "auto" && !std::filesystem::exists(tokenizer_file, missing))) {
+    return data::load_token_jsonl(file, vocab_size);
+  }
+  sdk::Result<data::Tokenizer> tokenizer = data::Tokenizer::load(tokenizer_file);
+  if (!tokenizer) return tokenizer.error();
+  if (tokenizer->vocab_size() > vocab_size) {
+    return Error::invalid_input(tokenizer_file.string() + ": the tokenizer has ids up to " +
+                                std::to_string(tokenizer->vocab_size() - 1) + ", the model's vocab_size is " +
+                                std::to_string(vocab_size) + " (config.json)");
+  }
+  return data::load_text_dataset(file, format, *tokenizer, options);
+}
+
+sdk::Result<EvalResult> evaluate_documents(model::Transformer& model, const data::TokenDataset& dataset,
+                                           const std::filesystem::path& file, std::int64_t seq_len,
+                                           std::int64_t micro_batch_size) {
   if (auto fits = check_sequence_length(model.config(), seq_len, "sequence length"); !fits) return fits.error();
-  sdk::Result<data::TokenDataset> dataset = data::load_token_jsonl(file, model.config().vocab_size);
-  if (!dataset) return dataset.error();
-  auto rows = data::pack_rows(*dataset, seq_len, /*packing=*/true);
+  auto rows = data::pack_rows(dataset, seq_len, /*packing=*/true);
   EvalResult result;
   double loss_sum = 0.0;
   for (std::size_t first = 0; first < rows.size(); first += static_cast<std::size_t>(micro_batch_size)) {
@@ -167,8 +163,20 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   if (auto fits = check_sequence_length(model.config(), seq_len, spec.file.string() + ": data.seq_len"); !fits) {
     return fits.error();
   }
-  sdk::Result<data::TokenDataset> dataset = load_training_data(spec, model.config().vocab_size);
+  data::TextDatasetOptions text_options;
+  text_options.skip_bad_lines = spec.data.get_bool("skip_bad_lines");
+  text_options.chat_template = spec.data.get_string("chat_template");
+  const std::string& format = spec.data.get_string("format");
+  sdk::Result<data::TokenDataset> dataset =
+      load_documents(spec.train_data_path, format, spec.model_path, model.config().vocab_size, text_options);
   if (!dataset) return dataset.error();
+  std::optional<data::TokenDataset> eval_dataset;
+  if (!spec.eval_data_path.empty()) {
+    sdk::Result<data::TokenDataset> loaded_eval =
+        load_documents(spec.eval_data_path, format, spec.model_path, model.config().vocab_size, text_options);
+    if (!loaded_eval) return loaded_eval.error();
+    eval_dataset = std::move(*loaded_eval);
+  }
   if (dataset->skipped_lines > 0 && observer.info) {
     observer.info("data: skipped " + std::to_string(dataset->skipped_lines) + " malformed lines (data.skip_bad_lines)");
   }
@@ -244,8 +252,8 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   const std::int64_t keep_last = spec.output.get_int("keep_last");
   std::optional<std::filesystem::path> last_checkpoint = resume_from;
   auto evaluate = [&](std::int64_t step) -> sdk::Result<bool> {
-    if (spec.eval_data_path.empty()) return false;
-    sdk::Result<EvalResult> result = evaluate_tokens_file(model, spec.eval_data_path, seq_len, micro_batch_size);
+    if (!eval_dataset) return false;
+    sdk::Result<EvalResult> result = evaluate_documents(model, *eval_dataset, spec.eval_data_path, seq_len, micro_batch_size);
     if (!result) return result.error();
     summary.eval = *result;
     metrics->write_eval(step, result->loss, result->perplexity, result->predictions);

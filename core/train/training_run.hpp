@@ -10,6 +10,7 @@
 
 #include "fthost/runtime/compose.hpp"
 #include "fthost/sdk/error.hpp"
+#include "data/text_dataset.hpp"
 #include "train/trainer.hpp"
 
 namespace fthost::train {
@@ -47,9 +48,16 @@ struct RunOptions {
 sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, const RunObserver& observer,
                                      const RunOptions& options = {});
 
-// Mean token loss of `model` over every document of a token JSONL file (no packing across
-// documents is visible to the loss: each document is its own attention span).
-sdk::Result<EvalResult> evaluate_tokens_file(model::Transformer& model, const std::filesystem::path& file,
-                                             std::int64_t seq_len, std::int64_t micro_batch_size);
+// Documents of a data file: token JSONL as it is, any text format (data.format) tokenized with
+// model_folder/tokenizer.json. Ids must fit the model's vocabulary.
+sdk::Result<data::TokenDataset> load_documents(const std::filesystem::path& file, const std::string& format,
+                                               const std::filesystem::path& model_folder, std::int64_t vocab_size,
+                                               const data::TextDatasetOptions& options);
+
+// Mean token loss of `model` over every document (each its own attention span; predictions never
+// cross documents), packed into rows of seq_len. `file` names the data in errors.
+sdk::Result<EvalResult> evaluate_documents(model::Transformer& model, const data::TokenDataset& dataset,
+                                           const std::filesystem::path& file, std::int64_t seq_len,
+                                           std::int64_t micro_batch_size);
 
 }  // namespace fthost::train

@@ -138,6 +138,14 @@ if [[ ! -f "$scratch/chat-run/final/tokenizer.json" ]]; then
   echo "FAIL [chat run]: final/ lacks tokenizer.json"; failures=$((failures + 1))
 fi
 
+run_fthost eval --model "$scratch/chat-run/final" --data tests/fixtures/data/chat.jsonl --format chat --seq-len 64 --json
+expect_rc 0 "eval on chat data"
+eval_loss=$(grep -oE '"loss": [0-9.]+' <<<"$out" | awk '{print $2}')
+checks=$((checks + 1))
+if ! awk -v a="$last_loss" -v b="$eval_loss" 'BEGIN { exit !(b > 0 && b < a + 0.5) }'; then
+  echo "FAIL [eval chat]: eval loss $eval_loss is not near the trained loss $last_loss"; failures=$((failures + 1))
+fi
+
 # Malformed model folders: one line naming the file, exit code 2.
 run_fthost run configs/quickstart.yaml
 expect_rc 2 "run on a folder without weights"
