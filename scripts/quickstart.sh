@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: installs dependencies, builds fthost (release) and runs the
-# quickstart pipeline on CPU: full fine-tuning of the tiny Llama in models/tiny-llama on the token
-# data in data/tiny, then an evaluation of the result.
+# quickstart pipeline on CPU: the tiny Llama of models/tiny-llama (architecture + tokenizer) trained
+# on the bundled text in data/quickstart, then an evaluation of the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,5 +23,5 @@ $fthost init-model --config models/tiny-llama/config.json --out "$model" --seed 
 rm -rf build/quickstart/run  # a new run each time (an existing run folder is only continued with --resume)
 echo; echo "\$ fthost run configs/quickstart.yaml model.path=../$model output.dir=../build/quickstart/run"
 $fthost run configs/quickstart.yaml model.path="../$model" output.dir=../build/quickstart/run
-echo; echo "\$ fthost eval --model build/quickstart/run/final --data data/tiny/train.jsonl"
-$fthost eval --model build/quickstart/run/final --data data/tiny/train.jsonl
+echo; echo "\$ fthost eval --model build/quickstart/run/final --data data/quickstart/eval.txt"
+$fthost eval --model build/quickstart/run/final --data data/quickstart/eval.txt --seq-len 128

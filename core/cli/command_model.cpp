@@ -1,6 +1,7 @@
 // `fthost init-model` and `fthost eval`: make a model folder, measure a model on data.
 
 #include <algorithm>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -48,7 +49,8 @@ int run_init_model_command(const Arguments& arguments) {
   po::variables_map variables;
   if (auto done = parse_options(arguments, options,
                                 "usage: fthost init-model --config CONFIG.json --out DIR [--seed N]\n\n"
-                                "Writes a randomly initialised model (Hugging Face's initialisation) as a model folder.\n",
+                                "Writes a randomly initialised model (Hugging Face's initialisation) as a model folder, with the\n"
+                                "tokenizer files (tokenizer.json, tokenizer_config.json) found beside the config.\n",
                                 variables)) {
     return *done;
   }
@@ -63,8 +65,21 @@ int run_init_model_command(const Arguments& arguments) {
   model::initialize_transformer(transformer, seed);
   auto saved = model::save_transformer(transformer, out);
   if (!saved) return report_error(saved.error());
+  // A model folder is used with its tokenizer: bring the tokenizer files that sit beside the config.
+  const std::filesystem::path config_folder = std::filesystem::path(config_path).parent_path();
+  std::vector<std::string> copied;
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}) {
+    std::error_code error;
+    if (!std::filesystem::exists(config_folder / name, error)) continue;
+    std::filesystem::copy_file(config_folder / name, std::filesystem::path(out) / name,
+                               std::filesystem::copy_options::overwrite_existing, error);
+    if (error) return report_error(sdk::Error::invalid_input(out + "/" + name + ": cannot copy (" + error.message() + ")"));
+    copied.emplace_back(name);
+  }
   std::cout << "wrote " << out << ": " << config->model_type << ", " << transformer.layout().total_elements()
-            << " parameters (f32), seed " << seed << "\n";
+            << " parameters (f32), seed " << seed;
+  if (!copied.empty()) std::cout << "; with " << copied.front() << (copied.size() > 1 ? " and its config" : "");
+  std::cout << "\n";
   return exit_ok;
 }
 

@@ -70,7 +70,10 @@ Composition compose_pipeline(PipelineSpec spec) {
   // Text data is tokenized with the model's own tokenizer.json; token JSONL needs none.
   const std::string& format = pipeline.spec.data.get_string("format");
   std::error_code missing;
-  if (format != "auto" && format != "tokens" && !pipeline.spec.model_path.empty() &&
+  const bool text_files = pipeline.spec.train_data_path.extension() == ".txt" ||
+                          pipeline.spec.eval_data_path.extension() == ".txt";
+  const bool needs_tokenizer = format == "auto" ? text_files : format != "tokens";
+  if (needs_tokenizer && !pipeline.spec.model_path.empty() &&
       !std::filesystem::exists(pipeline.spec.model_path / "tokenizer.json", missing)) {
     composition.errors.push_back(Error::invalid_input(
         pipeline.spec.file.string() + ": data.format: " + format + " is tokenized with the model's tokenizer.json, and " +

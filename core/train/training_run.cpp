@@ -71,8 +71,13 @@ sdk::Result<data::TokenDataset> load_documents(const std::filesystem::path& file
                                                const data::TextDatasetOptions& options) {
   const std::filesystem::path tokenizer_file = model_folder / "tokenizer.json";
   std::error_code missing;
-  if (format == "tokens" || (format == "auto" && !std::filesystem::exists(tokenizer_file, missing))) {
+  const bool has_tokenizer = std::filesystem::exists(tokenizer_file, missing);
+  if (format == "tokens" || (format == "auto" && !has_tokenizer && file.extension() != ".txt")) {
     return data::load_token_jsonl(file, vocab_size);
+  }
+  if (!has_tokenizer) {
+    return Error::invalid_input(file.string() + ": text data is tokenized with the model's tokenizer.json, and " +
+                                tokenizer_file.string() + " does not exist");
   }
   sdk::Result<data::Tokenizer> tokenizer = data::Tokenizer::load(tokenizer_file);
   if (!tokenizer) return tokenizer.error();

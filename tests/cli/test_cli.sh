@@ -95,7 +95,7 @@ trap 'rm -rf "$scratch"' EXIT
 run_fthost init-model --config tests/fixtures/pipeline/model/config.json --out "$scratch/base" --seed 3
 expect_rc 0 "init-model"
 expect_contains "$out" "wrote $scratch/base: llama" "init-model reports what it wrote"
-run_fthost run configs/quickstart.yaml model.path="$scratch/base" data.train="$PWD/tests/fixtures/pipeline/train.jsonl" \
+run_fthost run configs/quickstart.yaml model.path="$scratch/base" data.train="$PWD/tests/fixtures/pipeline/train.jsonl" ~data.eval \
   data.seq_len=16 training.max_steps=4 training.warmup_steps=0 output.dir="$scratch/run"
 expect_rc 0 "run trains"
 expect_contains "$out" "method    full fine-tuning" "run prints the plan"
@@ -118,12 +118,12 @@ printf '%s' '{"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128
   "tie_word_embeddings": true}' >"$scratch/qwen2-config.json"
 run_fthost init-model --config "$scratch/qwen2-config.json" --out "$scratch/chat-base" --seed 2
 expect_rc 0 "init-model qwen2"
-run_fthost validate configs/quickstart.yaml model.path="$scratch/chat-base" data.train="$PWD/tests/fixtures/data/chat.jsonl" \
+run_fthost validate configs/quickstart.yaml model.path="$scratch/chat-base" data.train="$PWD/tests/fixtures/data/chat.jsonl" ~data.eval \
   data.format=chat
 expect_rc 2 "chat data without a tokenizer"
 expect_contains "$err" "data.format: chat is tokenized with the model's tokenizer.json, and $scratch/chat-base/tokenizer.json does not exist" "tokenizer required"
 cp tests/fixtures/tokenizer/qwen2/tokenizer.json tests/fixtures/tokenizer/qwen2/tokenizer_config.json "$scratch/chat-base/"
-run_fthost run configs/quickstart.yaml model.path="$scratch/chat-base" data.train="$PWD/tests/fixtures/data/chat.jsonl" \
+run_fthost run configs/quickstart.yaml model.path="$scratch/chat-base" data.train="$PWD/tests/fixtures/data/chat.jsonl" ~data.eval \
   data.format=chat data.seq_len=64 training.max_steps=30 training.warmup_steps=0 training.micro_batch_size=2 \
   training.learning_rate=3e-3 output.dir="$scratch/chat-run"
 expect_rc 0 "run on chat data"
@@ -145,6 +145,20 @@ checks=$((checks + 1))
 if ! awk -v a="$last_loss" -v b="$eval_loss" 'BEGIN { exit !(b > 0 && b < a + 0.5) }'; then
   echo "FAIL [eval chat]: eval loss $eval_loss is not near the trained loss $last_loss"; failures=$((failures + 1))
 fi
+
+# The bundled quickstart: tiny Llama architecture + tokenizer, text data, eval split.
+run_fthost init-model --config models/tiny-llama/config.json --out "$scratch/tiny" --seed 1
+expect_rc 0 "init-model of the quickstart model"
+expect_contains "$out" "with tokenizer.json" "init-model brings the tokenizer"
+run_fthost run configs/quickstart.yaml model.path="$scratch/tiny" training.max_steps=3 training.eval_every=0 \
+  output.dir="$scratch/quickstart"
+expect_rc 0 "the quickstart pipeline trains"
+expect_contains "$out" "data: 400 documents" "quickstart reads the bundled text"
+expect_contains "$out" "eval at step 3: loss" "quickstart evaluates on the eval split"
+# Text data without a tokenizer is refused at validation, naming the missing file.
+run_fthost validate configs/quickstart.yaml model.path="$scratch/base"
+expect_rc 2 "text data, model without tokenizer.json"
+expect_contains "$err" "$scratch/base/tokenizer.json does not exist" "missing tokenizer named"
 
 # Malformed model folders: one line naming the file, exit code 2.
 run_fthost run configs/quickstart.yaml

@@ -24,7 +24,7 @@ expect_rc 0 "init-model"
 train() {  # train OUTPUT_DIR STEPS [extra args...]
   local output=$1 steps=$2
   shift 2
-  "$FTHOST" run configs/quickstart.yaml model.path="$scratch/base" data.train="$scratch/data.jsonl" data.seq_len=32 \
+  "$FTHOST" run configs/quickstart.yaml model.path="$scratch/base" data.train="$scratch/data.jsonl" ~data.eval data.seq_len=32 \
     training.max_steps="$steps" training.warmup_steps=3 output.save_every=3 output.keep_last=3 output.dir="$output" "$@"
 }
 # "step loss" for every training step of a metrics.jsonl, losses at full precision.
@@ -87,7 +87,7 @@ killed_mid_save=0
 # many seconds.
 for delay in save-3 save-5 save-7 save-9 0.4 0.9 1.5; do
   rm -rf "$scratch/killed"
-  "$FTHOST" run configs/quickstart.yaml model.path="$scratch/base" data.train="$scratch/data.jsonl" data.seq_len=32 \
+  "$FTHOST" run configs/quickstart.yaml model.path="$scratch/base" data.train="$scratch/data.jsonl" ~data.eval data.seq_len=32 \
     training.max_steps=12 training.warmup_steps=3 output.save_every=1 output.keep_last=2 output.dir="$scratch/killed" \
     >/dev/null 2>&1 &
   pid=$!
@@ -109,7 +109,7 @@ for delay in save-3 save-5 save-7 save-9 0.4 0.9 1.5; do
     run_fthost eval --model "$checkpoint" --data "$scratch/data.jsonl" --seq-len 32
     expect_rc 0 "a checkpoint left by SIGKILL loads ($checkpoint)"
   done
-  "$FTHOST" run configs/quickstart.yaml model.path="$scratch/base" data.train="$scratch/data.jsonl" data.seq_len=32 \
+  "$FTHOST" run configs/quickstart.yaml model.path="$scratch/base" data.train="$scratch/data.jsonl" ~data.eval data.seq_len=32 \
     training.max_steps=12 training.warmup_steps=3 output.save_every=1 output.keep_last=2 output.dir="$scratch/killed" \
     --resume >"$scratch/killed.log" 2>&1
   rc=$?; out=$(cat "$scratch/killed.log"); err=""
