@@ -66,19 +66,11 @@ int run_init_model_command(const Arguments& arguments) {
   auto saved = model::save_transformer(transformer, out);
   if (!saved) return report_error(saved.error());
   // A model folder is used with its tokenizer: bring the tokenizer files that sit beside the config.
-  const std::filesystem::path config_folder = std::filesystem::path(config_path).parent_path();
-  std::vector<std::string> copied;
-  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}) {
-    std::error_code error;
-    if (!std::filesystem::exists(config_folder / name, error)) continue;
-    std::filesystem::copy_file(config_folder / name, std::filesystem::path(out) / name,
-                               std::filesystem::copy_options::overwrite_existing, error);
-    if (error) return report_error(sdk::Error::invalid_input(out + "/" + name + ": cannot copy (" + error.message() + ")"));
-    copied.emplace_back(name);
-  }
+  auto copied = model::copy_tokenizer_files(std::filesystem::path(config_path).parent_path(), out);
+  if (!copied) return report_error(copied.error());
   std::cout << "wrote " << out << ": " << config->model_type << ", " << transformer.layout().total_elements()
             << " parameters (f32), seed " << seed;
-  if (!copied.empty()) std::cout << "; with " << copied.front() << (copied.size() > 1 ? " and its config" : "");
+  if (!copied->empty()) std::cout << "; with " << copied->front() << (copied->size() > 1 ? " and its config" : "");
   std::cout << "\n";
   return exit_ok;
 }

@@ -198,6 +198,19 @@ sdk::Result<std::vector<std::filesystem::path>> save_transformer(const Transform
   return written;
 }
 
+sdk::Result<std::vector<std::string>> copy_tokenizer_files(const std::filesystem::path& from,
+                                                           const std::filesystem::path& to) {
+  std::vector<std::string> copied;
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"}) {
+    std::error_code error;
+    if (!std::filesystem::exists(from / name, error)) continue;
+    std::filesystem::copy_file(from / name, to / name, std::filesystem::copy_options::overwrite_existing, error);
+    if (error) return Error::invalid_input((to / name).string() + ": cannot copy (" + error.message() + ")");
+    copied.emplace_back(name);
+  }
+  return copied;
+}
+
 void initialize_transformer(Transformer& model, std::uint64_t seed) {
   const ModelConfig& config = model.config();
   SeededNormal normal(seed);

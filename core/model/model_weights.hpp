@@ -25,6 +25,12 @@ sdk::Result<std::unique_ptr<Transformer>> load_transformer(const std::filesystem
 sdk::Result<std::vector<std::filesystem::path>> save_transformer(const Transformer& model,
                                                                  const std::filesystem::path& folder);
 
+// A Hugging Face folder is used with its tokenizer: copies tokenizer.json, tokenizer_config.json,
+// special_tokens_map.json and generation_config.json from `from` to `to` where they exist.
+// Returns the names copied.
+sdk::Result<std::vector<std::string>> copy_tokenizer_files(const std::filesystem::path& from,
+                                                           const std::filesystem::path& to);
+
 // Hugging Face's initialisation (LlamaPreTrainedModel / GPT2PreTrainedModel._init_weights):
 // linear weights and embeddings ~ N(0, initializer_range), GPT-2's residual projections scaled by
 // 1/sqrt(2 * n_layer), norm weights 1, biases 0. Deterministic for a seed on every platform.

@@ -53,17 +53,6 @@ sdk::Result<bool> check_sequence_length(const model::ModelConfig& config, std::i
   return true;
 }
 
-// A Hugging Face folder is only usable with its tokenizer: copy the base model's tokenizer files.
-sdk::Result<bool> copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to) {
-  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"}) {
-    std::error_code error;
-    if (!std::filesystem::exists(from / name, error)) continue;
-    std::filesystem::copy_file(from / name, to / name, std::filesystem::copy_options::overwrite_existing, error);
-    if (error) return Error::invalid_input((to / name).string() + ": cannot copy (" + error.message() + ")");
-  }
-  return true;
-}
-
 }  // namespace
 
 sdk::Result<data::TokenDataset> load_documents(const std::filesystem::path& file, const std::string& format,
@@ -300,7 +289,7 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   summary.final_model = spec.output_dir / "final";
   sdk::Result<std::vector<std::filesystem::path>> saved = model::save_transformer(model, summary.final_model);
   if (!saved) return saved.error();
-  if (auto copied = copy_tokenizer_files(spec.model_path, summary.final_model); !copied) return copied.error();
+  if (auto copied = model::copy_tokenizer_files(spec.model_path, summary.final_model); !copied) return copied.error();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return summary;
 }
