@@ -1,6 +1,7 @@
 #include "fthost/runtime/compose.hpp"
 
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <string_view>
 
@@ -130,7 +131,17 @@ Composition compose_pipeline(PipelineSpec spec) {
   }
 
   for (const ComposedStrategy& composed : pipeline.strategies) {
-    for (const Error& problem : composed.strategy->check(pipeline.facts)) {
+    // Plugins return errors as values; an exception from one (a bug in it) is caught here and
+    // named, instead of unwinding to main as an anonymous internal error.
+    sdk::Errors problems;
+    try {
+      problems = composed.strategy->check(pipeline.facts);
+    } catch (const std::exception& failure) {
+      problems.push_back(Error::internal(std::string("plugin threw from check(): ") + failure.what()));
+    } catch (...) {
+      problems.push_back(Error::internal("plugin threw a non-standard exception from check()"));
+    }
+    for (const Error& problem : problems) {
       composition.errors.push_back({problem.category, composed.choice->location + ": " +
                                                           std::string(sdk::to_string(composed.choice->kind)) + " '" +
                                                           composed.choice->plugin->name + "': " + problem.message});
@@ -162,9 +173,13 @@ std::vector<std::string> describe_plan(const ComposedPipeline& pipeline) {
   if (spec.strategy(sdk::StrategyKind::adapter) == nullptr) lines.emplace_back("method    full fine-tuning");
   for (const ComposedStrategy& composed : pipeline.strategies) {
     std::string label(sdk::to_string(composed.choice->kind));
-    for (const std::string& line : composed.strategy->describe_plan(pipeline.facts)) {
-      lines.push_back(label + ": " + line);
+    std::vector<std::string> plan;
+    try {
+      plan = composed.strategy->describe_plan(pipeline.facts);
+    } catch (const std::exception& failure) {
+      plan = {composed.choice->plugin->name + " could not describe its plan (plugin error: " + failure.what() + ")"};
     }
+    for (const std::string& line : plan) lines.push_back(label + ": " + line);
   }
   return lines;
 }

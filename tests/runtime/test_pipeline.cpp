@@ -201,6 +201,17 @@ TEST_CASE("an exception thrown by a plugin's create() becomes an internal error"
         std::string::npos);
 }
 
+TEST_CASE("an exception thrown by a strategy's check() becomes an internal error naming the plugin") {
+  PipelineFixture fixture;
+  auto load = fixture.load(minimal + "adapter:\n  plugin: test_adapter\n  throw_on_check: true\n");
+  REQUIRE(load.errors.empty());
+  auto composition = fthost::runtime::compose_pipeline(std::move(load.spec));
+  REQUIRE(composition.errors.size() == 1);
+  CHECK(composition.errors[0].category == ErrorCategory::internal);
+  CHECK(composition.errors[0].message.find("adapter 'test_adapter': plugin threw from check(): check() exploded") !=
+        std::string::npos);
+}
+
 TEST_CASE("asking for the CUDA backend is refused as not available") {
   PipelineFixture fixture;
   auto load = fixture.load(minimal, {"model.backend=cuda"});

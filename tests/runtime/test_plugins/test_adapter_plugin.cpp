@@ -4,6 +4,8 @@
 //   FTHOST_TEST_SDK_HASH    pretend to be built from other SDK headers
 //   FTHOST_TEST_NAME        the plugin's name (default "test_adapter")
 //   FTHOST_TEST_UNRESOLVED  reference a symbol nothing defines, so loading with RTLD_NOW fails
+#include <stdexcept>
+
 #include <fthost/sdk.hpp>
 
 #ifdef FTHOST_TEST_ABI_MAJOR
@@ -27,8 +29,11 @@ namespace {
 
 class TestAdapter final : public fthost::sdk::AdapterStrategy {
  public:
-  explicit TestAdapter(std::int64_t rank) : rank_(rank) {}
-  fthost::sdk::Errors check(const fthost::sdk::PipelineFacts&) const override { return {}; }
+  TestAdapter(std::int64_t rank, bool throw_on_check) : rank_(rank), throw_on_check_(throw_on_check) {}
+  fthost::sdk::Errors check(const fthost::sdk::PipelineFacts&) const override {
+    if (throw_on_check_) throw std::runtime_error("check() exploded");
+    return {};
+  }
   std::vector<std::string> describe_plan(const fthost::sdk::PipelineFacts&) const override {
     return {"test adapter of rank " + std::to_string(rank_)};
   }
@@ -39,6 +44,7 @@ class TestAdapter final : public fthost::sdk::AdapterStrategy {
 
  private:
   std::int64_t rank_;
+  bool throw_on_check_;
 };
 
 class TestAdapterPlugin final : public fthost::sdk::Plugin {
@@ -50,6 +56,7 @@ class TestAdapterPlugin final : public fthost::sdk::Plugin {
     schema_.add_string_list("targets", {"q_proj"}, "module suffixes");
     schema_.add_bool("nested.flag", false, "a nested option");
     schema_.add_int("throw_on_create", 0, "1: throw from create(), to test the host's guard").range(0, 1);
+    schema_.add_bool("throw_on_check", false, "throw from check(), to test the host's guard");
   }
   fthost::sdk::StrategyKind kind() const override { return fthost::sdk::StrategyKind::adapter; }
   const fthost::sdk::OptionSchema& options() const override { return schema_; }
@@ -57,7 +64,8 @@ class TestAdapterPlugin final : public fthost::sdk::Plugin {
   fthost::sdk::Result<std::unique_ptr<fthost::sdk::Strategy>> create(const fthost::sdk::Options& options,
                                                                      fthost::sdk::Context&) const override {
     if (options.get_int("throw_on_create") == 1) throw std::runtime_error("create() exploded");
-    return std::unique_ptr<fthost::sdk::Strategy>(std::make_unique<TestAdapter>(options.get_int("rank")));
+    return std::unique_ptr<fthost::sdk::Strategy>(
+        std::make_unique<TestAdapter>(options.get_int("rank"), options.get_bool("throw_on_check")));
   }
 
  private:
