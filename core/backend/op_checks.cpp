@@ -327,11 +327,9 @@ AttentionDims attention_dims(const OpCheck& check, const Tensor& q, const Tensor
   return dims;
 }
 
-}  // namespace
-
-AttentionDims attention_forward(Device device, const Tensor& out, const Tensor& lse, const Tensor& q,
-                                const Tensor& k, const Tensor& v, const Tensor& doc_start) {
-  OpCheck check("attention_forward", device);
+// The tensors attention's forward and backward share: q, k, v, the output and its lse, doc_start.
+AttentionDims attention_io(OpCheck& check, const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
+                           const Tensor& v, const Tensor& doc_start) {
   check.require(out, "out", f32);
   check.require(lse, "lse", f32);
   check.require(q, "q", f32);
@@ -345,22 +343,21 @@ AttentionDims attention_forward(Device device, const Tensor& out, const Tensor& 
   return dims;
 }
 
+}  // namespace
+
+AttentionDims attention_forward(Device device, const Tensor& out, const Tensor& lse, const Tensor& q,
+                                const Tensor& k, const Tensor& v, const Tensor& doc_start) {
+  OpCheck check("attention_forward", device);
+  return attention_io(check, out, lse, q, k, v, doc_start);
+}
+
 AttentionDims attention_backward(Device device, const Tensor& dq, const Tensor& dk, const Tensor& dv,
                                  const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                                  const Tensor& out, const Tensor& lse, const Tensor& doc_start) {
   OpCheck check("attention_backward", device);
+  const AttentionDims dims = attention_io(check, out, lse, q, k, v, doc_start);
   check.require(dout, "dout", f32);
-  check.require(q, "q", f32);
-  check.require(k, "k", f32);
-  check.require(v, "v", f32);
-  check.require(out, "out", f32);
-  check.require(lse, "lse", f32);
-  check.require(doc_start, "doc_start", i32);
-  const AttentionDims dims = attention_dims(check, q, k, v);
   check.shape(dout, "dout", q.shape());
-  check.shape(out, "out", q.shape());
-  check.shape(lse, "lse", {dims.batch, dims.heads, dims.sequence});
-  check.shape(doc_start, "doc_start", {dims.batch, dims.sequence});
   if (check.optional(dq, "dq", f32)) check.shape(dq, "dq", q.shape());
   if (check.optional(dk, "dk", f32)) check.shape(dk, "dk", k.shape());
   if (check.optional(dv, "dv", f32)) check.shape(dv, "dv", v.shape());
