@@ -48,6 +48,10 @@ class Backend {
   virtual void add(const Tensor& out, const Tensor& a, const Tensor& b) = 0;  // out = a + b (out may alias a)
   virtual void add_inplace(const Tensor& accumulator, const Tensor& value) = 0;  // accumulator += value
   virtual void scale_inplace(const Tensor& tensor, float factor) = 0;
+  virtual void add_scaled(const Tensor& accumulator, const Tensor& value, float factor) = 0;  // acc += factor * value
+  // out = inp * keep / (1 - probability) with keep[i] = counter_uniform(seed, i) >= probability
+  // (backend/counter_random.hpp): every device draws the same mask for a seed. out may alias inp.
+  virtual void dropout(const Tensor& out, const Tensor& inp, float probability, std::uint64_t seed) = 0;
   virtual double sum_of_squares(const Tensor& tensor) = 0;  // in f64, for global gradient norms
   // Column blocks of row-major matrices (GPT-2's fused c_attn output [N, 3C] -> q, k, v):
   // destination[N,w] = source[N, first_column : first_column + w]

@@ -124,6 +124,17 @@ std::int64_t add_inplace(Device device, const Tensor& accumulator, const Tensor&
   return value.numel();
 }
 
+std::int64_t dropout(Device device, const Tensor& out, const Tensor& inp, float probability) {
+  OpCheck check("dropout", device);
+  check.require(out, "out", f32);
+  check.require(inp, "inp", f32);
+  check.elements(inp, "inp", out.numel());
+  if (!(probability >= 0.0f && probability < 1.0f)) {
+    throw std::logic_error("dropout: probability " + std::to_string(probability) + " is outside [0, 1)");
+  }
+  return out.numel();
+}
+
 std::int64_t unary_f32(Device device, const Tensor& tensor, const char* op) {
   OpCheck check(op, device);
   check.require(tensor, "tensor", f32);

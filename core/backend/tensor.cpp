@@ -34,11 +34,26 @@ std::int64_t shape_elements(const Shape& shape) {
 }
 
 Storage::Storage(Allocator& allocator, Device device, std::size_t bytes)
-    : allocator_(allocator), device_(device), bytes_(bytes), data_(static_cast<std::byte*>(allocator.allocate(bytes))) {
+    : allocator_(&allocator), device_(device), bytes_(bytes), data_(static_cast<std::byte*>(allocator.allocate(bytes))) {
   if (data_ == nullptr) throw std::bad_alloc();
 }
 
-Storage::~Storage() { allocator_.deallocate(data_, bytes_); }
+Storage::Storage(Device device, std::byte* borrowed, std::size_t bytes)
+    : allocator_(nullptr), device_(device), bytes_(bytes), data_(borrowed) {}
+
+Storage::~Storage() {
+  if (allocator_ != nullptr) allocator_->deallocate(data_, bytes_);
+}
+
+Tensor Tensor::borrow(void* data, Device device, DType dtype, Shape shape) {
+  if (data == nullptr) throw std::logic_error("cannot borrow a null pointer as a tensor");
+  Tensor tensor;
+  const auto bytes = static_cast<std::size_t>(shape_elements(shape)) * sdk::dtype_size(dtype);
+  tensor.storage_ = std::make_shared<Storage>(device, static_cast<std::byte*>(data), bytes);
+  tensor.dtype_ = dtype;
+  tensor.shape_ = std::move(shape);
+  return tensor;
+}
 
 Tensor Tensor::empty(Allocator& allocator, Device device, DType dtype, Shape shape) {
   Tensor tensor;

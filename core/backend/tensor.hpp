@@ -35,6 +35,8 @@ std::int64_t shape_elements(const Shape& shape);
 class Storage {
  public:
   Storage(Allocator& allocator, Device device, std::size_t bytes);
+  // Memory someone else owns (and keeps alive longer than this storage): never freed here.
+  Storage(Device device, std::byte* borrowed, std::size_t bytes);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -44,7 +46,7 @@ class Storage {
   Device device() const { return device_; }
 
  private:
-  Allocator& allocator_;
+  Allocator* allocator_;  // null for borrowed memory
   Device device_;
   std::size_t bytes_;
   std::byte* data_;
@@ -56,6 +58,9 @@ class Tensor {
 
   // Uninitialised bytes. Throws std::bad_alloc when the allocator is out of memory.
   static Tensor empty(Allocator& allocator, Device device, DType dtype, Shape shape);
+  // A tensor over memory that the caller keeps alive for the tensor's whole life (a plugin's view
+  // of a host tensor, turned back into a Tensor to run a backend op on it).
+  static Tensor borrow(void* data, Device device, DType dtype, Shape shape);
 
   bool defined() const { return storage_ != nullptr; }
   DType dtype() const { return dtype_; }

@@ -31,8 +31,9 @@ float f16_to_float(std::uint16_t half) {
   return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
 }
 
-// Element i of a little-endian tensor as f32.
-std::vector<float> to_f32(const SafetensorsTensor& tensor) {
+}  // namespace
+
+std::vector<float> float_tensor_values(const SafetensorsTensor& tensor) {
   const auto count = static_cast<std::size_t>(tensor.element_count());
   std::vector<float> values(count);
   const std::byte* bytes = tensor.bytes.data();
@@ -53,6 +54,8 @@ std::vector<float> to_f32(const SafetensorsTensor& tensor) {
   }
   return values;
 }
+
+namespace {
 
 // The stored names a parameter may have: GPT-2 checkpoints saved from GPT2Model lack "transformer.".
 std::vector<std::string> stored_names(const ModelConfig& config, const std::string& name) {
@@ -147,7 +150,7 @@ sdk::Result<std::unique_ptr<Transformer>> load_transformer(const std::filesystem
       return Error::invalid_input(file_of(stored) + ": tensor '" + stored->name + "' has dtype " +
                                   std::string(sdk::to_string(stored->dtype)) + ", expected a float type (F32, F16, BF16)");
     }
-    std::vector<float> values = to_f32(*stored);
+    std::vector<float> values = float_tensor_values(*stored);
     if (spec.stored_transposed) values = transposed(values, expected[0], expected[1]);
     backend.upload(model->parameters().get(spec), values.data());
   }

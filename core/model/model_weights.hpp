@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fthost/sdk/error.hpp"
+#include "model/safetensors.hpp"
 #include "model/transformer.hpp"
 
 namespace fthost::model {
@@ -30,6 +31,9 @@ sdk::Result<std::vector<std::filesystem::path>> save_transformer(const Transform
 // Returns the names copied.
 sdk::Result<std::vector<std::string>> copy_tokenizer_files(const std::filesystem::path& from,
                                                            const std::filesystem::path& to);
+
+// A float tensor's elements (F32, F16 or BF16) as f32; empty for other dtypes.
+std::vector<float> float_tensor_values(const SafetensorsTensor& tensor);
 
 // Hugging Face's initialisation (LlamaPreTrainedModel / GPT2PreTrainedModel._init_weights):
 // linear weights and embeddings ~ N(0, initializer_range), GPT-2's residual projections scaled by

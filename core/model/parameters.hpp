@@ -30,13 +30,15 @@ struct ParameterSpec {
 class ParameterLayout {
  public:
   explicit ParameterLayout(const ModelConfig& config);
+  ParameterLayout() = default;  // filled with add(): an adapter's parameters
+
+  void add(std::string name, backend::Shape shape, ParameterRole role, bool stored_transposed = false);
 
   const std::vector<ParameterSpec>& specs() const { return specs_; }
   const ParameterSpec* find(std::string_view name) const;
   std::int64_t total_elements() const { return total_elements_; }
 
  private:
-  void add(std::string name, backend::Shape shape, ParameterRole role, bool stored_transposed = false);
   std::vector<ParameterSpec> specs_;
   std::map<std::string, std::size_t, std::less<>> index_by_name_;
   std::int64_t total_elements_ = 0;

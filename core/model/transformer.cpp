@@ -41,11 +41,36 @@ Tensor Transformer::optional_weight(const std::string& name) const {
   return layout_.find(name) != nullptr ? parameters_.get(name) : Tensor{};
 }
 
-Tensor Transformer::gradient(ParameterSet& gradients, const std::string& name) const {
-  return layout_.find(name) != nullptr ? gradients.get(name) : Tensor{};
+Tensor Transformer::gradient(const std::string& name) const {
+  if (gradients_.model == nullptr || layout_.find(name) == nullptr) return Tensor{};
+  return gradients_.model->get(name);
 }
 
 std::vector<sdk::LinearSite> Transformer::linear_sites() const { return model::linear_sites(config_); }
+
+void Transformer::attach_adapters(std::unique_ptr<SiteAdapters> adapters) {
+  if (adapters) {
+    for (const SiteAdapters::Site& site : adapters->sites()) {
+      if (site.site.is_output_head) {
+        throw std::invalid_argument("adapter plugin '" + adapters->plugin() + "' targets " + site.site.name +
+                                    ", the output head: adapters on it are not supported yet (leave it out of "
+                                    "target_modules; all-linear already does)");
+      }
+    }
+  }
+  adapters_ = std::move(adapters);
+}
+
+void Transformer::project(const std::string& site, const Tensor& out, const Tensor& inp) {
+  backend_.linear_forward(out, inp, weight(site + ".weight"), optional_weight(site + ".bias"));
+  if (adapters_) adapters_->forward(site, inp, out);
+}
+
+void Transformer::project_backward(const std::string& site, const Tensor& dinp, const Tensor& dout, const Tensor& inp) {
+  backend_.linear_backward(dinp, gradient(site + ".weight"), gradient(site + ".bias"), dout, inp,
+                           weight(site + ".weight"));
+  if (adapters_ && gradients_.adapters != nullptr) adapters_->backward(site, inp, dout, dinp, *gradients_.adapters);
+}
 
 void Transformer::set_loss_chunk_rows(std::int64_t rows) {
   loss_chunk_rows_ = rows;
@@ -150,13 +175,14 @@ void Transformer::forward_embeddings(const Batch& batch) {
   backend_.add_inplace(buffers_->residual[0], buffers_->positions_embedded);
 }
 
-void Transformer::backward_embeddings(const Batch& batch, ParameterSet& gradients) {
+void Transformer::backward_embeddings(const Batch& batch) {
+  if (gradients_.model == nullptr) return;  // frozen embeddings: nothing below them learns
   const std::int64_t N = batch.rows();
   const std::string& table = config_.architecture == Architecture::llama ? "model.embed_tokens.weight"
                                                                          : "transformer.wte.weight";
-  backend_.embedding_backward(gradient(gradients, table), batch.input_ids.reshape({N}), buffers_->d_residual);
+  backend_.embedding_backward(gradient(table), batch.input_ids.reshape({N}), buffers_->d_residual);
   if (config_.architecture == Architecture::gpt2) {
-    backend_.embedding_backward(gradient(gradients, "transformer.wpe.weight"), batch.positions.reshape({N}),
+    backend_.embedding_backward(gradient("transformer.wpe.weight"), batch.positions.reshape({N}),
                                 buffers_->d_residual);
   }
 }
@@ -172,25 +198,25 @@ void Transformer::forward_final_norm() {
   }
 }
 
-void Transformer::backward_final_norm(ParameterSet& gradients) {
+void Transformer::backward_final_norm() {
   Tensor last = buffers_->residual.back();
   backend_.fill(buffers_->d_residual, 0.0f);
   if (config_.architecture == Architecture::llama) {
-    backend_.rmsnorm_backward(buffers_->d_residual, gradient(gradients, "model.norm.weight"), buffers_->d_final, last,
+    backend_.rmsnorm_backward(buffers_->d_residual, gradient("model.norm.weight"), buffers_->d_final, last,
                               weight("model.norm.weight"), buffers_->final_rstd);
   } else {
-    backend_.layernorm_backward(buffers_->d_residual, gradient(gradients, "transformer.ln_f.weight"),
-                                gradient(gradients, "transformer.ln_f.bias"), buffers_->d_final, last,
+    backend_.layernorm_backward(buffers_->d_residual, gradient("transformer.ln_f.weight"),
+                                gradient("transformer.ln_f.bias"), buffers_->d_final, last,
                                 weight("transformer.ln_f.weight"), buffers_->final_mean, buffers_->final_rstd);
   }
 }
 
-double Transformer::head_loss(const Batch& batch, ParameterSet* gradients, float gradient_scale) {
+double Transformer::head_loss(const Batch& batch, bool with_gradients, float gradient_scale) {
   const std::int64_t N = batch.rows();
   Tensor targets = batch.targets.reshape({N});
   Tensor head = weight(head_weight_name());
-  Tensor d_head = gradients != nullptr ? gradient(*gradients, head_weight_name()) : Tensor{};
-  if (gradients != nullptr) backend_.fill(buffers_->d_final, 0.0f);
+  Tensor d_head = with_gradients ? gradient(head_weight_name()) : Tensor{};
+  if (with_gradients) backend_.fill(buffers_->d_final, 0.0f);
   std::vector<float> losses(static_cast<std::size_t>(buffers_->chunk_rows));
   double loss_sum = 0.0;
   for (std::int64_t first = 0; first < N; first += buffers_->chunk_rows) {
@@ -200,10 +226,10 @@ double Transformer::head_loss(const Batch& batch, ParameterSet* gradients, float
     Tensor chunk_losses = buffers_->losses_chunk.rows(0, count);
     backend_.linear_forward(logits, hidden, head, Tensor{});
     backend_.cross_entropy_rows(chunk_losses, logits, targets.rows(first, count),
-                                gradients != nullptr ? gradient_scale : 0.0f);
+                                with_gradients ? gradient_scale : 0.0f);
     backend_.download(losses.data(), chunk_losses);
     for (std::int64_t i = 0; i < count; ++i) loss_sum += static_cast<double>(losses[static_cast<std::size_t>(i)]);
-    if (gradients != nullptr) {
+    if (with_gradients) {
       // `logits` now holds d(loss)/d(logits) for these rows.
       backend_.linear_backward(buffers_->d_final.rows(first, count), d_head, Tensor{}, logits, hidden, head);
     }
@@ -211,30 +237,37 @@ double Transformer::head_loss(const Batch& batch, ParameterSet* gradients, float
   return loss_sum;
 }
 
-double Transformer::forward_backward(const Batch& batch, ParameterSet* gradients, float gradient_scale) {
+double Transformer::forward_backward(const Batch& batch, const Gradients& gradients, float gradient_scale) {
   if (batch.seq_len > config_.max_position_embeddings && config_.architecture == Architecture::gpt2) {
     throw std::invalid_argument("sequence length " + std::to_string(batch.seq_len) + " exceeds n_positions " +
                                 std::to_string(config_.max_position_embeddings));
   }
+  if (gradients.adapters != nullptr && !adapters_) throw std::logic_error("adapter gradients without adapters");
   ensure_buffers(batch);
+  gradients_ = gradients;
+  // A pass that forms gradients trains (adapter dropout on); loss-only passes evaluate.
+  if (adapters_) adapters_->begin_pass(gradients.any(), pass_seed_);
   forward_embeddings(batch);
   for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) forward_layer(layer, batch, activations_for(layer));
   forward_final_norm();
-  double loss = head_loss(batch, gradients, gradient_scale);
-  if (gradients == nullptr) return loss;
+  double loss = head_loss(batch, gradients.any(), gradient_scale);
+  if (!gradients.any()) return loss;
 
-  backward_final_norm(*gradients);
+  backward_final_norm();
   for (std::int64_t layer = config_.num_layers - 1; layer >= 0; --layer) {
     LayerActivations& saved = activations_for(layer);
     if (recomputed(layer)) forward_layer(layer, batch, saved);  // rewrites residual[layer+1] identically
-    backward_layer(layer, batch, saved, *gradients);
+    backward_layer(layer, batch, saved);
   }
-  backward_embeddings(batch, *gradients);
+  backward_embeddings(batch);
+  gradients_ = Gradients{};
   return loss;
 }
 
 Tensor Transformer::logits(const Batch& batch) {
   ensure_buffers(batch);
+  gradients_ = Gradients{};
+  if (adapters_) adapters_->begin_pass(false, 0);
   forward_embeddings(batch);
   for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) forward_layer(layer, batch, activations_for(layer));
   forward_final_norm();

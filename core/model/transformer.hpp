@@ -14,12 +14,20 @@
 #include "model/linear_sites.hpp"
 #include "model/model_config.hpp"
 #include "model/parameters.hpp"
+#include "model/site_adapters.hpp"
 
 namespace fthost::model {
 
 struct ActivationCheckpointing {
   bool enabled = false;
   std::int64_t every_n_layers = 1;  // layers l with l % every_n_layers == 0 are recomputed in backward
+};
+
+// Where a backward pass accumulates gradients. A null set is frozen: its gradients are never formed.
+struct Gradients {
+  ParameterSet* model = nullptr;     // laid out as Transformer::layout()
+  ParameterSet* adapters = nullptr;  // laid out as SiteAdapters::layout()
+  bool any() const { return model != nullptr || adapters != nullptr; }
 };
 
 class Transformer {
@@ -38,6 +46,23 @@ class Transformer {
   // Every projection, named as Hugging Face names the module; strategies attach to these.
   std::vector<sdk::LinearSite> linear_sites() const;
 
+  // Adapters beside the sites they target; the base model is then frozen and only the adapters'
+  // parameters train. Throws std::invalid_argument for a target this model cannot adapt yet.
+  void attach_adapters(std::unique_ptr<SiteAdapters> adapters);
+  SiteAdapters* adapters() { return adapters_.get(); }
+  const SiteAdapters* adapters() const { return adapters_.get(); }
+  // What an optimizer updates: the adapters' parameters when attached, else the whole model's.
+  ParameterSet& trainable_parameters() { return adapters_ ? adapters_->parameters() : parameters_; }
+  const ParameterSet& trainable_parameters() const { return adapters_ ? adapters_->parameters() : parameters_; }
+  // Gradients laid out as trainable_parameters() go where a backward pass expects them.
+  Gradients gradients_for_trainable(ParameterSet& gradients) const {
+    return adapters_ ? Gradients{nullptr, &gradients} : Gradients{&gradients, nullptr};
+  }
+
+  // Seeds the adapters' train-time randomness (dropout) of the next passes; the trainer sets one
+  // per micro-batch, so a resumed run draws the same masks as the uninterrupted one.
+  void set_pass_seed(std::uint64_t seed) { pass_seed_ = seed; }
+
   void set_activation_checkpointing(ActivationCheckpointing checkpointing) { checkpointing_ = checkpointing; }
   // Rows of logits formed at a time by the loss; 0 picks ~4M logits per chunk (the default).
   void set_loss_chunk_rows(std::int64_t rows);
@@ -45,8 +70,11 @@ class Transformer {
   // Forward and loss. With `gradients`, also backward: gradients += d(loss_sum * gradient_scale)/dparams
   // (gradient_scale is 1 / the number of predictions the optimizer step averages over).
   // Returns the sum over the batch's predictions of -log p(target), in double.
-  double forward_backward(const Batch& batch, ParameterSet* gradients, float gradient_scale);
-  double loss_sum(const Batch& batch) { return forward_backward(batch, nullptr, 0.0f); }
+  double forward_backward(const Batch& batch, const Gradients& gradients, float gradient_scale);
+  double forward_backward(const Batch& batch, ParameterSet* model_gradients, float gradient_scale) {
+    return forward_backward(batch, Gradients{model_gradients, nullptr}, gradient_scale);
+  }
+  double loss_sum(const Batch& batch) { return forward_backward(batch, Gradients{}, 0.0f); }
 
   // Logits for every row, [B*T, V] (tests and generation; training never builds this).
   backend::Tensor logits(const Batch& batch);
@@ -58,16 +86,21 @@ class Transformer {
   void ensure_buffers(const Batch& batch);
   void forward_embeddings(const Batch& batch);
   void forward_layer(std::int64_t layer, const Batch& batch, LayerActivations& saved);
-  void backward_layer(std::int64_t layer, const Batch& batch, LayerActivations& saved, ParameterSet& gradients);
+  void backward_layer(std::int64_t layer, const Batch& batch, LayerActivations& saved);
   void forward_final_norm();
-  void backward_final_norm(ParameterSet& gradients);
-  void backward_embeddings(const Batch& batch, ParameterSet& gradients);
-  double head_loss(const Batch& batch, ParameterSet* gradients, float gradient_scale);
+  void backward_final_norm();
+  void backward_embeddings(const Batch& batch);
+  double head_loss(const Batch& batch, bool with_gradients, float gradient_scale);
+  // out = site(inp): the base projection (weight, optional bias) plus any adapter on the site.
+  void project(const std::string& site, const backend::Tensor& out, const backend::Tensor& inp);
+  // dinp += dsite/dinp; weight, bias and adapter gradients accumulate where they are trained.
+  void project_backward(const std::string& site, const backend::Tensor& dinp, const backend::Tensor& dout,
+                        const backend::Tensor& inp);
   LayerActivations& activations_for(std::int64_t layer);
   bool recomputed(std::int64_t layer) const;
   backend::Tensor weight(const std::string& name) const;
   backend::Tensor optional_weight(const std::string& name) const;  // undefined when the model has none
-  backend::Tensor gradient(ParameterSet& gradients, const std::string& name) const;
+  backend::Tensor gradient(const std::string& name) const;  // undefined when the weight is frozen
   std::string layer_prefix(std::int64_t layer) const;
   const std::string& head_weight_name() const;
 
@@ -79,6 +112,9 @@ class Transformer {
   ActivationCheckpointing checkpointing_;
   std::int64_t loss_chunk_rows_ = 0;
   std::unique_ptr<Buffers> buffers_;
+  std::unique_ptr<SiteAdapters> adapters_;
+  Gradients gradients_;  // of the pass in progress
+  std::uint64_t pass_seed_ = 0;
 };
 
 }  // namespace fthost::model

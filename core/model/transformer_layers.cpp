@@ -29,30 +29,23 @@ void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerAct
   if (config_.architecture == Architecture::llama) {
     // attention: x -> rmsnorm -> q, k, v -> rotate q, k -> attend -> o_proj -> + x
     backend_.rmsnorm_forward(saved.norm1_out, saved.norm1_rstd, input, weight(prefix + "input_layernorm.weight"), eps);
-    backend_.linear_forward(saved.q, saved.norm1_out, weight(prefix + "self_attn.q_proj.weight"),
-                            optional_weight(prefix + "self_attn.q_proj.bias"));
-    backend_.linear_forward(saved.k, saved.norm1_out, weight(prefix + "self_attn.k_proj.weight"),
-                            optional_weight(prefix + "self_attn.k_proj.bias"));
-    backend_.linear_forward(saved.v, saved.norm1_out, weight(prefix + "self_attn.v_proj.weight"),
-                            optional_weight(prefix + "self_attn.v_proj.bias"));
+    project(prefix + "self_attn.q_proj", saved.q, saved.norm1_out);
+    project(prefix + "self_attn.k_proj", saved.k, saved.norm1_out);
+    project(prefix + "self_attn.v_proj", saved.v, saved.norm1_out);
     Tensor positions = batch.positions.reshape({N});
     backend_.rotary_inplace(saved.q.reshape({N, config_.num_heads, D}), positions, inv_freq_, RotaryDirection::forward);
     backend_.rotary_inplace(saved.k.reshape({N, config_.num_kv_heads, D}), positions, inv_freq_,
                             RotaryDirection::forward);
     backend_.attention_forward(attention_heads, saved.lse, q_heads, k_heads, v_heads, batch.doc_start, scale);
-    backend_.linear_forward(saved.residual_mid, saved.attention, weight(prefix + "self_attn.o_proj.weight"),
-                            optional_weight(prefix + "self_attn.o_proj.bias"));
+    project(prefix + "self_attn.o_proj", saved.residual_mid, saved.attention);
     backend_.add_inplace(saved.residual_mid, input);
     // MLP: x -> rmsnorm -> silu(gate) * up -> down_proj -> + x
     backend_.rmsnorm_forward(saved.norm2_out, saved.norm2_rstd, saved.residual_mid,
                              weight(prefix + "post_attention_layernorm.weight"), eps);
-    backend_.linear_forward(saved.gate_or_fc, saved.norm2_out, weight(prefix + "mlp.gate_proj.weight"),
-                            optional_weight(prefix + "mlp.gate_proj.bias"));
-    backend_.linear_forward(saved.up, saved.norm2_out, weight(prefix + "mlp.up_proj.weight"),
-                            optional_weight(prefix + "mlp.up_proj.bias"));
+    project(prefix + "mlp.gate_proj", saved.gate_or_fc, saved.norm2_out);
+    project(prefix + "mlp.up_proj", saved.up, saved.norm2_out);
     backend_.swiglu_forward(saved.activated, saved.gate_or_fc, saved.up);
-    backend_.linear_forward(output, saved.activated, weight(prefix + "mlp.down_proj.weight"),
-                            optional_weight(prefix + "mlp.down_proj.bias"));
+    project(prefix + "mlp.down_proj", output, saved.activated);
     backend_.add_inplace(output, saved.residual_mid);
     return;
   }
@@ -61,31 +54,26 @@ void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerAct
   const std::int64_t C = config_.hidden_size;
   backend_.layernorm_forward(saved.norm1_out, saved.norm1_mean, saved.norm1_rstd, input, weight(prefix + "ln_1.weight"),
                              weight(prefix + "ln_1.bias"), eps);
-  backend_.linear_forward(saved.qkv, saved.norm1_out, weight(prefix + "attn.c_attn.weight"),
-                          weight(prefix + "attn.c_attn.bias"));
+  project(prefix + "attn.c_attn", saved.qkv, saved.norm1_out);
   backend_.copy_columns(saved.q, saved.qkv, 0);
   backend_.copy_columns(saved.k, saved.qkv, C);
   backend_.copy_columns(saved.v, saved.qkv, 2 * C);
   backend_.attention_forward(attention_heads, saved.lse, q_heads, k_heads, v_heads, batch.doc_start, scale);
-  backend_.linear_forward(saved.residual_mid, saved.attention, weight(prefix + "attn.c_proj.weight"),
-                          weight(prefix + "attn.c_proj.bias"));
+  project(prefix + "attn.c_proj", saved.residual_mid, saved.attention);
   backend_.add_inplace(saved.residual_mid, input);
   // MLP: x -> layernorm -> c_fc -> gelu -> c_proj -> + x
   backend_.layernorm_forward(saved.norm2_out, saved.norm2_mean, saved.norm2_rstd, saved.residual_mid,
                              weight(prefix + "ln_2.weight"), weight(prefix + "ln_2.bias"), eps);
-  backend_.linear_forward(saved.gate_or_fc, saved.norm2_out, weight(prefix + "mlp.c_fc.weight"),
-                          weight(prefix + "mlp.c_fc.bias"));
+  project(prefix + "mlp.c_fc", saved.gate_or_fc, saved.norm2_out);
   backend_.gelu_forward(saved.activated, saved.gate_or_fc);
-  backend_.linear_forward(output, saved.activated, weight(prefix + "mlp.c_proj.weight"),
-                          weight(prefix + "mlp.c_proj.bias"));
+  project(prefix + "mlp.c_proj", output, saved.activated);
   backend_.add_inplace(output, saved.residual_mid);
 }
 
 // On entry buffers_->d_residual holds d(loss)/d(block output); on exit d(loss)/d(block input).
 // The residual connections make the block's output gradient flow unchanged into both the
 // residual_mid and the input gradients, so d_residual is updated in place.
-void Transformer::backward_layer(std::int64_t layer, const Batch& batch, LayerActivations& saved,
-                                 ParameterSet& gradients) {
+void Transformer::backward_layer(std::int64_t layer, const Batch& batch, LayerActivations& saved) {
   const std::string prefix = layer_prefix(layer);
   const Tensor& input = buffers_->residual[static_cast<std::size_t>(layer)];
   Buffers& b = *buffers_;
@@ -94,7 +82,7 @@ void Transformer::backward_layer(std::int64_t layer, const Batch& batch, LayerAc
   const std::int64_t N = B * T;
   const std::int64_t D = config_.head_dim;
   const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
-  auto grad = [&](const std::string& name) { return gradient(gradients, prefix + name); };
+  auto grad = [&](const std::string& name) { return gradient(prefix + name); };
   auto zero = [&](const Tensor& tensor) { backend_.fill(tensor, 0.0f); };
   Tensor q_heads = saved.q.reshape({B, T, config_.num_heads, D});
   Tensor k_heads = saved.k.reshape({B, T, config_.num_kv_heads, D});
@@ -105,22 +93,18 @@ void Transformer::backward_layer(std::int64_t layer, const Batch& batch, LayerAc
   if (config_.architecture == Architecture::llama) {
     // MLP
     zero(b.d_activated);
-    backend_.linear_backward(b.d_activated, grad("mlp.down_proj.weight"), grad("mlp.down_proj.bias"), b.d_residual,
-                             saved.activated, weight(prefix + "mlp.down_proj.weight"));
+    project_backward(prefix + "mlp.down_proj", b.d_activated, b.d_residual, saved.activated);
     zero(b.d_gate_or_fc);
     zero(b.d_up);
     backend_.swiglu_backward(b.d_gate_or_fc, b.d_up, b.d_activated, saved.gate_or_fc, saved.up);
     zero(b.d_norm_out);
-    backend_.linear_backward(b.d_norm_out, grad("mlp.gate_proj.weight"), grad("mlp.gate_proj.bias"), b.d_gate_or_fc,
-                             saved.norm2_out, weight(prefix + "mlp.gate_proj.weight"));
-    backend_.linear_backward(b.d_norm_out, grad("mlp.up_proj.weight"), grad("mlp.up_proj.bias"), b.d_up,
-                             saved.norm2_out, weight(prefix + "mlp.up_proj.weight"));
+    project_backward(prefix + "mlp.gate_proj", b.d_norm_out, b.d_gate_or_fc, saved.norm2_out);
+    project_backward(prefix + "mlp.up_proj", b.d_norm_out, b.d_up, saved.norm2_out);
     backend_.rmsnorm_backward(b.d_residual, grad("post_attention_layernorm.weight"), b.d_norm_out, saved.residual_mid,
                               weight(prefix + "post_attention_layernorm.weight"), saved.norm2_rstd);
     // attention
     zero(b.d_attention);
-    backend_.linear_backward(b.d_attention, grad("self_attn.o_proj.weight"), grad("self_attn.o_proj.bias"),
-                             b.d_residual, saved.attention, weight(prefix + "self_attn.o_proj.weight"));
+    project_backward(prefix + "self_attn.o_proj", b.d_attention, b.d_residual, saved.attention);
     zero(b.d_q);
     zero(b.d_k);
     zero(b.d_v);
@@ -133,12 +117,9 @@ void Transformer::backward_layer(std::int64_t layer, const Batch& batch, LayerAc
     backend_.rotary_inplace(b.d_k.reshape({N, config_.num_kv_heads, D}), positions, inv_freq_,
                             RotaryDirection::inverse);
     zero(b.d_norm_out);
-    backend_.linear_backward(b.d_norm_out, grad("self_attn.q_proj.weight"), grad("self_attn.q_proj.bias"), b.d_q,
-                             saved.norm1_out, weight(prefix + "self_attn.q_proj.weight"));
-    backend_.linear_backward(b.d_norm_out, grad("self_attn.k_proj.weight"), grad("self_attn.k_proj.bias"), b.d_k,
-                             saved.norm1_out, weight(prefix + "self_attn.k_proj.weight"));
-    backend_.linear_backward(b.d_norm_out, grad("self_attn.v_proj.weight"), grad("self_attn.v_proj.bias"), b.d_v,
-                             saved.norm1_out, weight(prefix + "self_attn.v_proj.weight"));
+    project_backward(prefix + "self_attn.q_proj", b.d_norm_out, b.d_q, saved.norm1_out);
+    project_backward(prefix + "self_attn.k_proj", b.d_norm_out, b.d_k, saved.norm1_out);
+    project_backward(prefix + "self_attn.v_proj", b.d_norm_out, b.d_v, saved.norm1_out);
     backend_.rmsnorm_backward(b.d_residual, grad("input_layernorm.weight"), b.d_norm_out, input,
                               weight(prefix + "input_layernorm.weight"), saved.norm1_rstd);
     return;
@@ -147,19 +128,16 @@ void Transformer::backward_layer(std::int64_t layer, const Batch& batch, LayerAc
   const std::int64_t C = config_.hidden_size;
   // MLP
   zero(b.d_activated);
-  backend_.linear_backward(b.d_activated, grad("mlp.c_proj.weight"), grad("mlp.c_proj.bias"), b.d_residual,
-                           saved.activated, weight(prefix + "mlp.c_proj.weight"));
+  project_backward(prefix + "mlp.c_proj", b.d_activated, b.d_residual, saved.activated);
   zero(b.d_gate_or_fc);
   backend_.gelu_backward(b.d_gate_or_fc, b.d_activated, saved.gate_or_fc);
   zero(b.d_norm_out);
-  backend_.linear_backward(b.d_norm_out, grad("mlp.c_fc.weight"), grad("mlp.c_fc.bias"), b.d_gate_or_fc,
-                           saved.norm2_out, weight(prefix + "mlp.c_fc.weight"));
+  project_backward(prefix + "mlp.c_fc", b.d_norm_out, b.d_gate_or_fc, saved.norm2_out);
   backend_.layernorm_backward(b.d_residual, grad("ln_2.weight"), grad("ln_2.bias"), b.d_norm_out, saved.residual_mid,
                               weight(prefix + "ln_2.weight"), saved.norm2_mean, saved.norm2_rstd);
   // attention
   zero(b.d_attention);
-  backend_.linear_backward(b.d_attention, grad("attn.c_proj.weight"), grad("attn.c_proj.bias"), b.d_residual,
-                           saved.attention, weight(prefix + "attn.c_proj.weight"));
+  project_backward(prefix + "attn.c_proj", b.d_attention, b.d_residual, saved.attention);
   zero(b.d_q);
   zero(b.d_k);
   zero(b.d_v);
@@ -171,8 +149,7 @@ void Transformer::backward_layer(std::int64_t layer, const Batch& batch, LayerAc
   backend_.accumulate_columns(b.d_qkv, b.d_k, C);
   backend_.accumulate_columns(b.d_qkv, b.d_v, 2 * C);
   zero(b.d_norm_out);
-  backend_.linear_backward(b.d_norm_out, grad("attn.c_attn.weight"), grad("attn.c_attn.bias"), b.d_qkv,
-                           saved.norm1_out, weight(prefix + "attn.c_attn.weight"));
+  project_backward(prefix + "attn.c_attn", b.d_norm_out, b.d_qkv, saved.norm1_out);
   backend_.layernorm_backward(b.d_residual, grad("ln_1.weight"), grad("ln_1.bias"), b.d_norm_out, input,
                               weight(prefix + "ln_1.weight"), saved.norm1_mean, saved.norm1_rstd);
 }

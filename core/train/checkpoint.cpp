@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/adapter_io.hpp"
 #include "model/atomic_file.hpp"
 #include "model/model_weights.hpp"
 #include "model/safetensors.hpp"
@@ -58,8 +59,9 @@ std::vector<fs::path> complete_checkpoints(const fs::path& root) {
 sdk::Result<bool> write_optimizer_state(const fs::path& file, const model::Transformer& model, const AdamW& optimizer) {
   std::vector<std::vector<float>> host;
   std::vector<model::SafetensorsTensor> tensors;
-  host.reserve(2 * model.layout().specs().size());
-  for (const model::ParameterSpec& spec : model.layout().specs()) {
+  const model::ParameterLayout& layout = optimizer.first_moment().layout();
+  host.reserve(2 * layout.specs().size());
+  for (const model::ParameterSpec& spec : layout.specs()) {
     for (const auto& [prefix, moments] : {std::pair{"exp_avg.", &optimizer.first_moment()},
                                           std::pair{"exp_avg_sq.", &optimizer.second_moment()}}) {
       std::vector<float>& values = host.emplace_back(static_cast<std::size_t>(backend::shape_elements(spec.shape)));
@@ -92,8 +94,14 @@ sdk::Result<fs::path> save_checkpoint(const fs::path& checkpoints_folder, const 
     fs::remove_all(temporary, error);
     return failure;
   };
-  auto saved = model::save_transformer(model, temporary);
-  if (!saved) return abandon(saved.error());
+  // With adapters the base is frozen and stays where model.path points: only the adapter is saved.
+  if (const model::SiteAdapters* adapters = model.adapters()) {
+    auto saved = model::save_adapter(*adapters, temporary, adapters->base_model());
+    if (!saved) return abandon(saved.error());
+  } else {
+    auto saved = model::save_transformer(model, temporary);
+    if (!saved) return abandon(saved.error());
+  }
   auto optimizer_saved = write_optimizer_state(temporary / optimizer_file, model, optimizer);
   if (!optimizer_saved) return abandon(optimizer_saved.error());
   nlohmann::json document = {{"format", state_format},

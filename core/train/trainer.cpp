@@ -3,13 +3,15 @@
 #include <cmath>
 #include <vector>
 
+#include "backend/counter_random.hpp"
+
 namespace fthost::train {
 
 Trainer::Trainer(model::Transformer& model, TrainingSettings settings)
     : model_(model),
       settings_(settings),
-      gradients_(model.layout(), model.backend()),
-      optimizer_(model.layout(), model.backend(), settings.adamw) {}
+      gradients_(model.trainable_parameters().layout(), model.backend()),
+      optimizer_(model.trainable_parameters().layout(), model.backend(), settings.adamw) {}
 
 sdk::Result<StepRecord> Trainer::step(data::BatchStream& stream) {
   auto started = std::chrono::steady_clock::now();
@@ -27,12 +29,15 @@ sdk::Result<StepRecord> Trainer::step(data::BatchStream& stream) {
   backend.fill(gradients_.buffer(), 0.0f);
   const float gradient_scale = 1.0f / static_cast<float>(record.predictions);
   double loss_sum = 0.0;
-  for (const model::HostBatch& host : micro_batches) {
-    model::Batch batch = model::upload_batch(backend, host);
-    loss_sum += model_.forward_backward(batch, &gradients_, gradient_scale);
+  const std::int64_t update_index = optimizer_.steps_taken();
+  const model::Gradients targets = model_.gradients_for_trainable(gradients_);
+  for (std::size_t micro = 0; micro < micro_batches.size(); ++micro) {
+    model::Batch batch = model::upload_batch(backend, micro_batches[micro]);
+    const auto pass = static_cast<std::uint64_t>(update_index * settings_.gradient_accumulation_steps) + micro;
+    model_.set_pass_seed(backend::counter_substream(settings_.seed, pass));
+    loss_sum += model_.forward_backward(batch, targets, gradient_scale);
   }
   record.loss = loss_sum / static_cast<double>(record.predictions);
-  const std::int64_t update_index = optimizer_.steps_taken();
   if (!std::isfinite(record.loss)) {
     return sdk::Error::invalid_input("loss is " + std::to_string(record.loss) + " at step " +
                                      std::to_string(update_index + 1) +
@@ -41,7 +46,7 @@ sdk::Result<StepRecord> Trainer::step(data::BatchStream& stream) {
   record.gradient_norm = optimizer_.gradient_norm(gradients_);
   optimizer_.clip(gradients_, record.gradient_norm, settings_.max_grad_norm);
   record.learning_rate = settings_.schedule.at(update_index);
-  record.step = optimizer_.step(model_.parameters(), gradients_, record.learning_rate);
+  record.step = optimizer_.step(model_.trainable_parameters(), gradients_, record.learning_rate);
   record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   record.memory = backend.allocator().stats();
   return record;

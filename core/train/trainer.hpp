@@ -19,6 +19,7 @@ struct TrainingSettings {
   LearningRateSchedule schedule;
   double max_grad_norm = 1.0;  // 0 disables clipping
   AdamWSettings adamw;
+  std::uint64_t seed = 0;  // train-time randomness (adapter dropout), drawn per step and micro-batch
 };
 
 struct StepRecord {
@@ -32,6 +33,8 @@ struct StepRecord {
   backend::MemoryStats memory;     // after the step
 };
 
+// Trains model.trainable_parameters(): the whole model, or only its adapters when attached
+// (then no gradient or optimizer state exists for the frozen base).
 class Trainer {
  public:
   Trainer(model::Transformer& model, TrainingSettings settings);

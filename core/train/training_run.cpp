@@ -7,6 +7,7 @@
 #include "backend/cpu/cpu_backend.hpp"
 #include "data/text_dataset.hpp"
 #include "data/tokenizer.hpp"
+#include "model/adapter_io.hpp"
 #include "model/model_weights.hpp"
 #include "train/checkpoint.hpp"
 #include "train/metrics.hpp"
@@ -38,6 +39,12 @@ std::map<std::string, std::string> run_settings(const runtime::PipelineSpec& spe
       settings[std::string(section) + "." + key] = sdk::format_option_value(value);
     }
   }
+  // The strategies shape the trajectory too: their plugin and every option.
+  for (const runtime::StrategyChoice& choice : spec.strategies) {
+    const std::string section(sdk::to_string(choice.kind));
+    settings[section + ".plugin"] = choice.plugin != nullptr ? choice.plugin->name : "";
+    for (const auto& [key, value] : choice.options.values()) settings[section + "." + key] = sdk::format_option_value(value);
+  }
   std::error_code error;
   settings["data.train_bytes"] = std::to_string(std::filesystem::file_size(spec.train_data_path, error));
   settings["data.rows_per_epoch"] = std::to_string(rows_per_epoch);
@@ -53,7 +60,41 @@ sdk::Result<bool> check_sequence_length(const model::ModelConfig& config, std::i
   return true;
 }
 
+const runtime::ComposedStrategy* find_adapter(const runtime::ComposedPipeline& pipeline) {
+  for (const runtime::ComposedStrategy& composed : pipeline.strategies) {
+    if (composed.strategy && composed.strategy->kind() == sdk::StrategyKind::adapter) return &composed;
+  }
+  return nullptr;
+}
+
+sdk::Result<bool> attach_composed_adapter(model::Transformer& model, const runtime::ComposedStrategy& adapter,
+                                          const std::string& base_model) {
+  return train::attach_adapter(model, static_cast<const sdk::AdapterStrategy&>(*adapter.strategy),
+                        adapter.choice->plugin->name, base_model);
+}
+
+std::int64_t count_elements(const model::ParameterLayout& layout) {
+  std::int64_t count = 0;
+  for (const model::ParameterSpec& spec : layout.specs()) count += backend::shape_elements(spec.shape);
+  return count;
+}
+
 }  // namespace
+
+sdk::Result<bool> attach_adapter(model::Transformer& model, const sdk::AdapterStrategy& strategy,
+                                 const std::string& plugin, const std::string& base_model) {
+  try {
+    auto adapters = std::make_unique<model::SiteAdapters>(strategy, plugin, model.linear_sites(), model.backend());
+    if (adapters->sites().empty()) {
+      return Error::invalid_input("adapter plugin '" + plugin + "' targets none of the model's linear sites");
+    }
+    adapters->set_base_model(base_model);
+    model.attach_adapters(std::move(adapters));
+  } catch (const std::exception& failure) {
+    return Error::invalid_input(failure.what());
+  }
+  return true;
+}
 
 sdk::Result<data::TokenDataset> load_documents(const std::filesystem::path& file, const std::string& format,
                                                const std::filesystem::path& model_folder, std::int64_t vocab_size,
@@ -141,16 +182,36 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
     resumed = *state;
   }
 
+  // With an adapter the base is frozen: it always comes from model.path, and a checkpoint holds
+  // only the adapter. Without one, a checkpoint holds the whole model.
+  const runtime::ComposedStrategy* adapter = find_adapter(pipeline);
   std::vector<std::string> ignored;
   sdk::Result<std::unique_ptr<model::Transformer>> loaded =
-      model::load_transformer(resume_from ? *resume_from : spec.model_path, backend, &ignored);
+      model::load_transformer(resume_from && adapter == nullptr ? *resume_from : spec.model_path, backend, &ignored);
   if (!loaded) return loaded.error();
   model::Transformer& model = **loaded;
   model.set_activation_checkpointing({spec.training.get_bool("activation_checkpointing.enabled"),
                                       spec.training.get_int("activation_checkpointing.every_n_layers")});
+  if (adapter != nullptr) {
+    sdk::Result<bool> attached = attach_composed_adapter(model, *adapter, spec.model_path.string());
+    if (!attached) return attached.error();
+    if (resume_from) {
+      if (auto restored = model::load_adapter_weights(*model.adapters(), *resume_from); !restored) {
+        return restored.error();
+      }
+    } else {
+      model.adapters()->initialize(static_cast<std::uint64_t>(spec.training.get_int("seed")));
+    }
+  }
   if (observer.info) {
+    std::string trained = adapter == nullptr
+                              ? "all trained"
+                              : std::to_string(model.adapters()->sites().size()) + " sites adapted by " +
+                                    adapter->choice->plugin->name + ", " +
+                                    std::to_string(count_elements(model.adapters()->layout())) +
+                                    " trainable; base frozen";
     observer.info("model: " + model.config().model_type + ", " + std::to_string(model.config().num_layers) +
-                  " layers, " + std::to_string(model.layout().total_elements()) + " parameters (f32)");
+                  " layers, " + std::to_string(count_elements(model.layout())) + " parameters (f32, " + trained + ")");
   }
 
   const std::int64_t seq_len = spec.data.get_int("seq_len");
@@ -197,6 +258,7 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   settings.adamw.beta2 = spec.training.get_float("adam_beta2");
   settings.adamw.epsilon = spec.training.get_float("adam_epsilon");
   settings.adamw.weight_decay = spec.training.get_float("weight_decay");
+  settings.seed = seed;
   if (observer.info) {
     observer.info("data: " + std::to_string(dataset->documents.size()) + " documents, " +
                   std::to_string(dataset->token_count) + " tokens in " + std::to_string(stream.rows_per_epoch()) +
@@ -287,7 +349,9 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   if (auto saved = checkpoint(total_steps); !saved) return saved.error();
 
   summary.final_model = spec.output_dir / "final";
-  sdk::Result<std::vector<std::filesystem::path>> saved = model::save_transformer(model, summary.final_model);
+  sdk::Result<std::vector<std::filesystem::path>> saved =
+      model.adapters() != nullptr ? model::save_adapter(*model.adapters(), summary.final_model, spec.model_path.string())
+                                  : model::save_transformer(model, summary.final_model);
   if (!saved) return saved.error();
   if (auto copied = model::copy_tokenizer_files(spec.model_path, summary.final_model); !copied) return copied.error();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -48,6 +48,12 @@ struct RunOptions {
 sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, const RunObserver& observer,
                                      const RunOptions& options = {});
 
+// Attaches `strategy` (from plugin `plugin`) to every linear site of `model` it targets; the base
+// is frozen from then on. `base_model` is what adapter_config.json will name as the base. Refused:
+// a strategy that targets nothing, an unusable site layout, a target the model cannot adapt yet.
+sdk::Result<bool> attach_adapter(model::Transformer& model, const sdk::AdapterStrategy& strategy,
+                                 const std::string& plugin, const std::string& base_model);
+
 // Documents of a data file: token JSONL as it is, any text format (data.format) tokenized with
 // model_folder/tokenizer.json. Ids must fit the model's vocabulary.
 sdk::Result<data::TokenDataset> load_documents(const std::filesystem::path& file, const std::string& format,

@@ -1,10 +1,13 @@
 // An example adapter plugin written against the installed fthost SDK alone: IA3 (Liu et al.
 // 2022, "Few-Shot Parameter-Efficient Fine-Tuning is Better and Cheaper than In-Context
 // Learning") learns one scaling vector per targeted linear. This example answers the adapter
-// questions the host asks today (which sites, how many trainable parameters) and reports that
-// training with it is not implemented, as every strategy must until its behaviour exists.
+// planning questions (which sites, how many trainable parameters) and reports that training with it
+// is not implemented: IA3 multiplies a layer's output, and SDK ABI 2.0's adapter hooks are
+// additive (output += adapter(input), as LoRA needs); multiplicative adapters need a later hook.
 
 #include <fthost/sdk.hpp>
+
+#include <stdexcept>
 
 namespace {
 
@@ -47,7 +50,27 @@ class Ia3Adapter final : public AdapterStrategy {
     return site.out_features;
   }
 
+  // check() refuses every pipeline, so the host never calls these; they say why if it does.
+  SiteAdapterLayout site_layout(const LinearSite&) const override { return {}; }
+  void initialize(const LinearSite&, const SiteAdapterTensors&, std::uint64_t, Ops&) const override { refuse(); }
+  void forward(const LinearSite&, const SiteAdapterTensors&, const TensorRef&, const TensorRef&, const AdapterPass&,
+               Ops&) const override {
+    refuse();
+  }
+  void backward(const LinearSite&, const SiteAdapterTensors&, const TensorRef&, const TensorRef&, const TensorRef&,
+                const AdapterPass&, Ops&) const override {
+    refuse();
+  }
+  void merge(const LinearSite&, const SiteAdapterTensors&, const TensorRef&, Ops&) const override { refuse(); }
+  // PEFT's key for IA3's vector: base_model.model.<module>.ia3_l
+  std::string saved_tensor_name(const LinearSite& site, const AdapterTensor& tensor) const override {
+    return "base_model.model." + site.name + "." + tensor.name;
+  }
+  std::string adapter_config_json(std::string_view) const override { return R"({"peft_type": "IA3"})"; }
+
  private:
+  [[noreturn]] static void refuse() { throw std::logic_error("ia3_example does not train"); }
+
   std::vector<std::string> target_modules_;
   std::vector<std::string> feedforward_modules_;
 };

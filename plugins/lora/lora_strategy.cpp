@@ -4,6 +4,8 @@
 #include <cmath>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "plan_text.hpp"
 #include "site_selection.hpp"
 
@@ -12,10 +14,14 @@ namespace {
 
 constexpr std::string_view all_linear = "all-linear";
 
-// Everything this plugin validates but cannot do yet. No training loop exists in this build, so a
-// pipeline that asks for LoRA is refused here; delete this helper when adapters train.
-sdk::Errors lora_behaviour_not_implemented() {
-  return {sdk::Error::not_implemented("LoRA training is not implemented yet (validation only in this build)")};
+// Indices into SiteAdapterTensors, in the order site_layout() declares them.
+enum ParameterIndex : std::size_t { lora_a = 0, lora_b = 1 };
+enum ActivationIndex : std::size_t { hidden = 0, hidden_gradient = 1, dropped_input = 2 };
+
+// The first `rows` rows of a host-allocated activation, matching the pass's token count.
+sdk::TensorRef first_rows(sdk::TensorRef tensor, std::int64_t rows) {
+  tensor.rows = rows;
+  return tensor;
 }
 
 std::string describe_initialisation(std::string_view init_lora_weights) {
@@ -106,7 +112,17 @@ sdk::Errors LoraStrategy::check(const sdk::PipelineFacts& facts) const {
     errors.push_back(sdk::Error::not_implemented("bias: " + bias_ +
                                                  " is not supported: only bias: none (no bias terms are trained)"));
   }
-  for (sdk::Error& missing : lora_behaviour_not_implemented()) errors.push_back(std::move(missing));
+  if (!modules_to_save_.empty()) {
+    errors.push_back(sdk::Error::not_implemented("modules_to_save [" + join_names(modules_to_save_) +
+                                                 "] is not implemented yet: fthost trains adapters only"));
+  }
+  for (const sdk::LinearSite& site : facts.sites) {
+    if (site.is_output_head && targets(site)) {
+      errors.push_back(sdk::Error::not_implemented(
+          "LoRA on the output head (" + site.name +
+          ") is not implemented yet: leave it out of target_modules (all-linear already excludes it)"));
+    }
+  }
   return errors;
 }
 
@@ -134,6 +150,123 @@ std::vector<std::string> LoraStrategy::describe_plan(const sdk::PipelineFacts& f
                     " linear sites, " + format_count(trainable) + " trainable parameters");
   }
   return lines;
+}
+
+
+sdk::SiteAdapterLayout LoraStrategy::site_layout(const sdk::LinearSite& site) const {
+  sdk::SiteAdapterLayout layout;
+  layout.parameters = {{"lora_A.weight", adapter_rank_, site.in_features},
+                       {"lora_B.weight", site.out_features, adapter_rank_}};
+  layout.activations = {{"hidden", 0, adapter_rank_}, {"hidden_gradient", 0, adapter_rank_}};
+  // PEFT's autograd keeps dropout(x) for A's gradient; so does this, only when dropout is on.
+  if (lora_dropout_ > 0.0) layout.activations.push_back({"dropped_input", 0, site.in_features});
+  return layout;
+}
+
+void LoraStrategy::initialize(const sdk::LinearSite& site, const sdk::SiteAdapterTensors& tensors, std::uint64_t seed,
+                              sdk::Ops& ops) const {
+  const sdk::TensorRef& a = tensors.parameters[lora_a];
+  const sdk::TensorRef& b = tensors.parameters[lora_b];
+  // kaiming_uniform_(a=sqrt(5)) on [r, in]: gain sqrt(1/3) times sqrt(3 / fan_in) = 1 / sqrt(in)
+  const auto a_bound = static_cast<float>(1.0 / std::sqrt(static_cast<double>(site.in_features)));
+  if (init_lora_weights_ == "gaussian") {
+    ops.fill_normal(a, 0.0f, static_cast<float>(1.0 / static_cast<double>(adapter_rank_)), seed);
+  } else {
+    ops.fill_uniform(a, -a_bound, a_bound, seed);
+  }
+  if (init_lora_weights_ == "false") {
+    // PEFT leaves nn.Linear's own init on B: kaiming-uniform over its fan-in r.
+    const auto b_bound = static_cast<float>(1.0 / std::sqrt(static_cast<double>(adapter_rank_)));
+    ops.fill_uniform(b, -b_bound, b_bound, seed ^ 0x5bd1e995ULL);
+  } else {
+    ops.fill(b, 0.0f);
+  }
+}
+
+// input [N, in], output [N, out]; hidden [N, r] = dropout(input) @ A^T is kept for backward.
+void LoraStrategy::forward(const sdk::LinearSite& /*site*/, const sdk::SiteAdapterTensors& tensors,
+                           const sdk::TensorRef& input, const sdk::TensorRef& output, const sdk::AdapterPass& pass,
+                           sdk::Ops& ops) const {
+  const std::int64_t tokens = input.rows;
+  sdk::TensorRef lora_input = input;
+  if (drops_out(pass)) {
+    lora_input = first_rows(tensors.activations[dropped_input], tokens);
+    ops.dropout(lora_input, input, static_cast<float>(lora_dropout_), pass.seed);
+  }
+  const sdk::TensorRef hidden_rows = first_rows(tensors.activations[hidden], tokens);
+  ops.matmul(hidden_rows, lora_input, false, tensors.parameters[lora_a], true, 1.0f, 0.0f);
+  ops.matmul(output, hidden_rows, false, tensors.parameters[lora_b], true, static_cast<float>(scaling()), 1.0f);
+}
+
+// d_output [N, out]. With s = scaling and h = hidden:
+//   dB += s * d_output^T @ h      dh = s * d_output @ B      dA += dh^T @ dropout(x)
+//   d_input += dropout'(dh @ A)   (the same mask, regenerated from the pass's seed)
+void LoraStrategy::backward(const sdk::LinearSite& /*site*/, const sdk::SiteAdapterTensors& tensors,
+                            const sdk::TensorRef& input, const sdk::TensorRef& d_output, const sdk::TensorRef& d_input,
+                            const sdk::AdapterPass& pass, sdk::Ops& ops) const {
+  const std::int64_t tokens = input.rows;
+  const auto s = static_cast<float>(scaling());
+  const bool dropped = drops_out(pass);
+  const sdk::TensorRef lora_input = dropped ? first_rows(tensors.activations[dropped_input], tokens) : input;
+  const sdk::TensorRef hidden_rows = first_rows(tensors.activations[hidden], tokens);
+  const sdk::TensorRef d_hidden = first_rows(tensors.activations[hidden_gradient], tokens);
+
+  ops.matmul(tensors.gradients[lora_b], d_output, true, hidden_rows, false, s, 1.0f);
+  ops.matmul(d_hidden, d_output, false, tensors.parameters[lora_b], false, s, 0.0f);
+  ops.matmul(tensors.gradients[lora_a], d_hidden, true, lora_input, false, 1.0f, 1.0f);
+  if (!d_input.defined()) return;
+  if (!dropped) {
+    ops.matmul(d_input, d_hidden, false, tensors.parameters[lora_a], false, 1.0f, 1.0f);
+    return;
+  }
+  // dropout(x) is no longer needed (A's gradient is formed): its buffer holds dh @ A, masked.
+  ops.matmul(lora_input, d_hidden, false, tensors.parameters[lora_a], false, 1.0f, 0.0f);
+  ops.dropout(lora_input, lora_input, static_cast<float>(lora_dropout_), pass.seed);
+  ops.add_scaled(d_input, lora_input, 1.0f);
+}
+
+void LoraStrategy::merge(const sdk::LinearSite& /*site*/, const sdk::SiteAdapterTensors& tensors,
+                         const sdk::TensorRef& weight, sdk::Ops& ops) const {
+  ops.matmul(weight, tensors.parameters[lora_b], false, tensors.parameters[lora_a], false,
+             static_cast<float>(scaling()), 1.0f);
+}
+
+std::string LoraStrategy::saved_tensor_name(const sdk::LinearSite& site, const sdk::AdapterTensor& tensor) const {
+  return "base_model.model." + site.name + "." + tensor.name;
+}
+
+// The fields PEFT's LoraConfig writes (peft >= 0.10), so PeftModel.from_pretrained reads it.
+std::string LoraStrategy::adapter_config_json(std::string_view base_model_name_or_path) const {
+  nlohmann::ordered_json config;
+  config["alpha_pattern"] = nlohmann::json::object();
+  config["auto_mapping"] = nullptr;
+  config["base_model_name_or_path"] = std::string(base_model_name_or_path);
+  config["bias"] = bias_;
+  config["fan_in_fan_out"] = fan_in_fan_out_;
+  config["inference_mode"] = true;
+  if (init_lora_weights_ == "gaussian") {
+    config["init_lora_weights"] = "gaussian";
+  } else {
+    config["init_lora_weights"] = init_lora_weights_ == "true";
+  }
+  config["layers_pattern"] = nullptr;
+  config["layers_to_transform"] = nullptr;
+  config["lora_alpha"] = lora_alpha_;
+  config["lora_dropout"] = lora_dropout_;
+  config["modules_to_save"] = modules_to_save_.empty() ? nlohmann::json(nullptr) : nlohmann::json(modules_to_save_);
+  config["peft_type"] = "LORA";
+  config["r"] = adapter_rank_;
+  config["rank_pattern"] = nlohmann::json::object();
+  config["revision"] = nullptr;
+  if (wants_all_linear() && target_modules_.size() == 1) {
+    config["target_modules"] = std::string(all_linear);
+  } else {
+    config["target_modules"] = target_modules_;
+  }
+  config["task_type"] = "CAUSAL_LM";
+  config["use_dora"] = false;
+  config["use_rslora"] = use_rslora_;
+  return config.dump(2) + "\n";
 }
 
 }  // namespace fthost::plugins

@@ -29,10 +29,29 @@ class LoraStrategy final : public sdk::AdapterStrategy {
   sdk::Errors check(const sdk::PipelineFacts& facts) const override;
   std::vector<std::string> describe_plan(const sdk::PipelineFacts& facts) const override;
 
+  // Per site: lora_A.weight [r, in], lora_B.weight [out, r]; activations hidden = A x [tokens, r],
+  // its gradient [tokens, r], and with dropout the dropped input [tokens, in].
+  sdk::SiteAdapterLayout site_layout(const sdk::LinearSite& site) const override;
+  void initialize(const sdk::LinearSite& site, const sdk::SiteAdapterTensors& tensors, std::uint64_t seed,
+                  sdk::Ops& ops) const override;
+  // output += scaling * B(A(dropout(input)))
+  void forward(const sdk::LinearSite& site, const sdk::SiteAdapterTensors& tensors, const sdk::TensorRef& input,
+               const sdk::TensorRef& output, const sdk::AdapterPass& pass, sdk::Ops& ops) const override;
+  void backward(const sdk::LinearSite& site, const sdk::SiteAdapterTensors& tensors, const sdk::TensorRef& input,
+                const sdk::TensorRef& d_output, const sdk::TensorRef& d_input, const sdk::AdapterPass& pass,
+                sdk::Ops& ops) const override;
+  // weight += scaling * B @ A (PEFT's get_delta_weight)
+  void merge(const sdk::LinearSite& site, const sdk::SiteAdapterTensors& tensors, const sdk::TensorRef& weight,
+             sdk::Ops& ops) const override;
+  // base_model.model.<site>.lora_A.weight, as PEFT's get_peft_model_state_dict saves it
+  std::string saved_tensor_name(const sdk::LinearSite& site, const sdk::AdapterTensor& tensor) const override;
+  std::string adapter_config_json(std::string_view base_model_name_or_path) const override;
+
   // The factor on B(A(x)): lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA.
   double scaling() const;
 
  private:
+  bool drops_out(const sdk::AdapterPass& pass) const { return pass.training && lora_dropout_ > 0.0; }
   bool wants_all_linear() const;
   bool saves_whole_module(const sdk::LinearSite& site) const;
 

@@ -17,9 +17,9 @@ class LoraPlugin final : public sdk::Plugin {
   const sdk::OptionSchema& options() const override { return schema_; }
 
   std::string status() const override {
-    return "Validation only: options are checked against PEFT's rules, target_modules are matched to the "
-           "model's linear sites and trainable parameters are counted for the plan, but adapters do not "
-           "train yet on any backend (a pipeline using lora stops with a not-implemented error).";
+    return "Trains LoRA adapters (fp32) on the CPU backend with the base model frozen; writes and reads "
+           "PEFT's adapter_config.json + adapter_model.safetensors. Not yet: modules_to_save, bias other than "
+           "none, adapters on the output head, DoRA.";
   }
 
   sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options,
@@ -38,4 +38,4 @@ class LoraPlugin final : public sdk::Plugin {
 }  // namespace
 }  // namespace fthost::plugins
 
-FTHOST_PLUGIN(fthost::plugins::LoraPlugin, "lora", "0.1.0", adapter, "PEFT-compatible LoRA adapters (validation only)")
+FTHOST_PLUGIN(fthost::plugins::LoraPlugin, "lora", "0.1.0", adapter, "PEFT-compatible LoRA adapters")

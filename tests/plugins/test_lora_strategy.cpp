@@ -102,17 +102,22 @@ TEST_CASE("lora: with the model's sites the plan counts targeted sites and train
 }
 
 TEST_CASE("lora: check reports option mistakes together with what is not implemented") {
-  SUBCASE("defaults: only not-implemented") {
-    fthost::sdk::Errors errors = lora_with().check(facts_with_sites(llama_sites({.layers = 1})));
-    REQUIRE(errors.size() == 1);
-    CHECK(errors[0].category == ErrorCategory::not_implemented);
-    CHECK(errors[0].message == "LoRA training is not implemented yet (validation only in this build)");
+  SUBCASE("defaults: no error") {
+    CHECK(lora_with().check(facts_with_sites(llama_sites({.layers = 1}))).empty());
   }
-  SUBCASE("r = 0 and bias all are both reported") {
-    fthost::sdk::Errors errors = lora_with({{"r", std::int64_t{0}}, {"bias", "all"}}).check({});
+  SUBCASE("r = 0, bias all and modules_to_save are all reported") {
+    fthost::sdk::Errors errors =
+        lora_with({{"r", std::int64_t{0}}, {"bias", "all"}, {"modules_to_save", names({"lm_head"})}}).check({});
+    CHECK(errors.size() == 3);
     CHECK(has_error(errors, ErrorCategory::invalid_input, "r must be at least 1 (got 0)"));
     CHECK(has_error(errors, ErrorCategory::not_implemented, "bias: all is not supported: only bias: none"));
-    CHECK(has_error(errors, ErrorCategory::not_implemented, "LoRA training is not implemented yet"));
+    CHECK(has_error(errors, ErrorCategory::not_implemented, "modules_to_save [lm_head] is not implemented yet"));
+  }
+  SUBCASE("an adapter on the output head is refused at validation") {
+    fthost::sdk::Errors errors =
+        lora_with({{"target_modules", names({"q_proj", "lm_head"})}}).check(facts_with_sites(llama_sites({.layers = 1})));
+    REQUIRE(errors.size() == 1);
+    CHECK(has_error(errors, ErrorCategory::not_implemented, "LoRA on the output head (lm_head) is not implemented yet"));
   }
   SUBCASE("target_modules that match no site") {
     fthost::sdk::Errors errors =

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/counter_random.hpp"
 #include "backend/cpu/cpu_backend_impl.hpp"
 #include "backend/cpu/cpu_loops.hpp"
 #include "backend/op_checks.hpp"
@@ -65,6 +66,27 @@ void CpuBackend::scale_inplace(const Tensor& tensor, float factor) {
   float* data = tensor.f32();
 #pragma omp parallel for simd schedule(static)
   for (std::int64_t i = 0; i < elements; ++i) data[i] *= factor;
+}
+
+void CpuBackend::add_scaled(const Tensor& accumulator, const Tensor& value, float factor) {
+  const std::int64_t elements = checks::add_inplace(device(), accumulator, value);
+  float* acc = accumulator.f32();
+  const float* x = value.f32();
+#pragma omp parallel for simd schedule(static)
+  for (std::int64_t i = 0; i < elements; ++i) acc[i] += factor * x[i];
+}
+
+void CpuBackend::dropout(const Tensor& out, const Tensor& inp, float probability, std::uint64_t seed) {
+  const std::int64_t elements = checks::dropout(device(), out, inp, probability);
+  float* o = out.f32();
+  const float* x = inp.f32();
+  // torch scales kept elements by 1 / (1 - p) in the input's dtype
+  const float keep_scale = 1.0f / (1.0f - probability);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < elements; ++i) {
+    const bool keep = counter_uniform(seed, static_cast<std::uint64_t>(i)) >= probability;
+    o[i] = keep ? x[i] * keep_scale : 0.0f;
+  }
 }
 
 double CpuBackend::sum_of_squares(const Tensor& tensor) {

@@ -3,6 +3,7 @@
 #include "fthost/sdk/abi.h"
 #include "fthost/sdk/context.hpp"
 #include "fthost/sdk/error.hpp"
+#include "fthost/sdk/ops.hpp"
 #include "fthost/sdk/options.hpp"
 #include "fthost/sdk/plugin.hpp"
 #include "fthost/sdk/strategy.hpp"

@@ -41,6 +41,30 @@ class TestAdapter final : public fthost::sdk::AdapterStrategy {
   std::int64_t trainable_parameters(const fthost::sdk::LinearSite& site) const override {
     return rank_ * (site.in_features + site.out_features);
   }
+  // Registry and validation tests never train with this plugin; the hooks say so if one ever does.
+  fthost::sdk::SiteAdapterLayout site_layout(const fthost::sdk::LinearSite&) const override { return {}; }
+  void initialize(const fthost::sdk::LinearSite&, const fthost::sdk::SiteAdapterTensors&, std::uint64_t,
+                  fthost::sdk::Ops&) const override {
+    throw std::logic_error("test_adapter does not train");
+  }
+  void forward(const fthost::sdk::LinearSite&, const fthost::sdk::SiteAdapterTensors&, const fthost::sdk::TensorRef&,
+               const fthost::sdk::TensorRef&, const fthost::sdk::AdapterPass&, fthost::sdk::Ops&) const override {
+    throw std::logic_error("test_adapter does not train");
+  }
+  void backward(const fthost::sdk::LinearSite&, const fthost::sdk::SiteAdapterTensors&, const fthost::sdk::TensorRef&,
+                const fthost::sdk::TensorRef&, const fthost::sdk::TensorRef&, const fthost::sdk::AdapterPass&,
+                fthost::sdk::Ops&) const override {
+    throw std::logic_error("test_adapter does not train");
+  }
+  void merge(const fthost::sdk::LinearSite&, const fthost::sdk::SiteAdapterTensors&, const fthost::sdk::TensorRef&,
+             fthost::sdk::Ops&) const override {
+    throw std::logic_error("test_adapter does not train");
+  }
+  std::string saved_tensor_name(const fthost::sdk::LinearSite& site,
+                                const fthost::sdk::AdapterTensor& tensor) const override {
+    return site.name + "." + tensor.name;
+  }
+  std::string adapter_config_json(std::string_view) const override { return "{}"; }
 
  private:
   std::int64_t rank_;

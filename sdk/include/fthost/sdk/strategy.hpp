@@ -5,12 +5,14 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "fthost/sdk/context.hpp"
 #include "fthost/sdk/error.hpp"
+#include "fthost/sdk/ops.hpp"
 #include "fthost/sdk/types.hpp"
 
 namespace fthost::sdk {
@@ -89,12 +91,65 @@ class QuantizationStrategy : public Strategy {
   virtual double bits_per_weight() const = 0;
 };
 
-// Which extra trainable parameters sit beside a frozen linear.
+// What an adapter adds to one linear site. Parameter names are relative to the site
+// ("lora_A.weight"); activations are per-token tensors [tokens, width] the forward pass keeps
+// for the backward pass (the host allocates them for the batch and recomputes them with the
+// layer when activation checkpointing drops them).
+struct AdapterTensor {
+  std::string name;
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+};
+
+struct SiteAdapterLayout {
+  std::vector<AdapterTensor> parameters;     // trainable, in the order the hooks receive them
+  std::vector<AdapterTensor> activations;    // rows unused (the batch's token count); cols = width
+};
+
+// The host-owned tensors of one adapted site, in SiteAdapterLayout order.
+struct SiteAdapterTensors {
+  std::span<const TensorRef> parameters;
+  std::span<const TensorRef> gradients;      // empty outside training; accumulate into these
+  std::span<const TensorRef> activations;    // [tokens, width] for the current rows
+};
+
+struct AdapterPass {
+  bool training = false;     // dropout and other train-only behaviour
+  std::uint64_t seed = 0;    // distinct per step, micro-batch and site; equal in a recompute
+};
+
+// Which extra trainable parameters sit beside a frozen linear, and what they compute.
+// The base weight stays frozen: the host computes base(x) and never forms its gradient.
 class AdapterStrategy : public Strategy {
  public:
   StrategyKind kind() const final { return StrategyKind::adapter; }
   virtual bool targets(const LinearSite& site) const = 0;
   virtual std::int64_t trainable_parameters(const LinearSite& site) const = 0;
+
+  // ---- training (called only for sites where targets() is true) ----
+  virtual SiteAdapterLayout site_layout(const LinearSite& site) const = 0;
+  // Sets the initial parameter values; `seed` is distinct per site.
+  virtual void initialize(const LinearSite& site, const SiteAdapterTensors& tensors, std::uint64_t seed,
+                          Ops& ops) const = 0;
+  // output[tokens, out] already holds base(input); the adapter adds its contribution.
+  virtual void forward(const LinearSite& site, const SiteAdapterTensors& tensors, const TensorRef& input,
+                       const TensorRef& output, const AdapterPass& pass, Ops& ops) const = 0;
+  // After forward with the same pass: tensors.gradients += d/dparameters, d_input += d/dinput
+  // (d_input may be undefined when nothing below needs it).
+  virtual void backward(const LinearSite& site, const SiteAdapterTensors& tensors, const TensorRef& input,
+                        const TensorRef& d_output, const TensorRef& d_input, const AdapterPass& pass,
+                        Ops& ops) const = 0;
+  // weight[out, in] += the adapter's contribution folded into the base weight, so that
+  // weight @ x equals base(x) + adapter(x) at inference.
+  virtual void merge(const LinearSite& site, const SiteAdapterTensors& tensors, const TensorRef& weight,
+                     Ops& ops) const = 0;
+
+  // ---- the saved format (PEFT's: adapter_config.json + adapter_model.safetensors) ----
+  // The key a parameter has in the saved file ("base_model.model.<site>.lora_A.weight").
+  virtual std::string saved_tensor_name(const LinearSite& site, const AdapterTensor& tensor) const = 0;
+  // adapter_config.json's text; the host loads such a file back with the plugin named by its
+  // "peft_type" in lower case, passing the keys its option schema knows.
+  virtual std::string adapter_config_json(std::string_view base_model_name_or_path) const = 0;
 };
 
 // Which model states are partitioned over the data-parallel ranks, and where they live.

@@ -1,0 +1,32 @@
+#pragma once
+// sdk::Ops on a Backend: what a strategy plugin computes with. Plugins hand back the views the
+// host gave them; each is turned into a borrowed Tensor and run through the backend's op, so a
+// plugin's arithmetic is the backend's arithmetic (and is checked by the same op tests).
+
+#include "backend/backend.hpp"
+#include "fthost/sdk/ops.hpp"
+
+namespace fthost::backend {
+
+// A plugin's view of a tensor: 2-D [elements / last dim, last dim]; a vector is [1, n].
+sdk::TensorRef tensor_ref(const Tensor& tensor);
+
+class PluginOps final : public sdk::Ops {
+ public:
+  explicit PluginOps(Backend& backend) : backend_(backend) {}
+
+  sdk::BackendKind backend() const override;
+  void matmul(const sdk::TensorRef& out, const sdk::TensorRef& a, bool transpose_a, const sdk::TensorRef& b,
+              bool transpose_b, float alpha, float beta) override;
+  void add_scaled(const sdk::TensorRef& accumulator, const sdk::TensorRef& value, float factor) override;
+  void fill(const sdk::TensorRef& tensor, float value) override;
+  void fill_uniform(const sdk::TensorRef& tensor, float low, float high, std::uint64_t seed) override;
+  void fill_normal(const sdk::TensorRef& tensor, float mean, float stddev, std::uint64_t seed) override;
+  void dropout(const sdk::TensorRef& out, const sdk::TensorRef& input, float probability, std::uint64_t seed) override;
+
+ private:
+  Tensor borrow(const sdk::TensorRef& ref, const char* op, const char* argument) const;
+  Backend& backend_;
+};
+
+}  // namespace fthost::backend

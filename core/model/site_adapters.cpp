@@ -1,0 +1,172 @@
+#include "model/site_adapters.hpp"
+
+#include <exception>
+#include <stdexcept>
+
+#include "backend/counter_random.hpp"
+
+namespace fthost::model {
+
+using backend::Tensor;
+using backend::tensor_ref;
+
+namespace {
+
+std::vector<sdk::TensorRef> refs_of(const std::vector<Tensor>& tensors) {
+  std::vector<sdk::TensorRef> refs;
+  refs.reserve(tensors.size());
+  for (const Tensor& tensor : tensors) refs.push_back(tensor_ref(tensor));
+  return refs;
+}
+
+}  // namespace
+
+SiteAdapters::SiteAdapters(const sdk::AdapterStrategy& strategy, std::string plugin,
+                           const std::vector<sdk::LinearSite>& sites, backend::Backend& backend)
+    : strategy_(strategy),
+      plugin_(std::move(plugin)),
+      backend_(backend),
+      ops_(backend),
+      layout_(std::make_unique<ParameterLayout>()) {
+  for (std::size_t index = 0; index < sites.size(); ++index) {
+    const sdk::LinearSite& linear = sites[index];
+    bool targeted = false;
+    Site site;
+    site.site = linear;
+    call_plugin(site, "targets", [&] {
+      targeted = strategy_.targets(linear);
+      if (targeted) site.layout = strategy_.site_layout(linear);
+    });
+    if (!targeted) continue;
+    site.index = index;
+    for (const sdk::AdapterTensor& tensor : site.layout.parameters) {
+      if (tensor.rows <= 0 || tensor.cols <= 0) {
+        throw std::invalid_argument(plugin_ + ": adapter tensor " + tensor.name + " of " + linear.name +
+                                    " has shape [" + std::to_string(tensor.rows) + ", " +
+                                    std::to_string(tensor.cols) + "]; both extents must be positive");
+      }
+      std::string name;
+      call_plugin(site, "saved_tensor_name", [&] { name = strategy_.saved_tensor_name(linear, tensor); });
+      if (layout_->find(name) != nullptr) {
+        throw std::invalid_argument(plugin_ + ": two adapter tensors are both named '" + name + "'");
+      }
+      layout_->add(name, {tensor.rows, tensor.cols}, ParameterRole::linear_weight);
+    }
+    for (const sdk::AdapterTensor& activation : site.layout.activations) {
+      if (activation.cols <= 0) {
+        throw std::invalid_argument(plugin_ + ": activation " + activation.name + " of " + linear.name +
+                                    " has width " + std::to_string(activation.cols) + "; it must be positive");
+      }
+    }
+    site.activations.resize(site.layout.activations.size());
+    index_by_name_[linear.name] = sites_.size();
+    sites_.push_back(std::move(site));
+  }
+  // Pointers into the layout are taken once it stops growing.
+  std::size_t next = 0;
+  for (Site& site : sites_) {
+    for (std::size_t i = 0; i < site.layout.parameters.size(); ++i) site.parameters.push_back(&layout_->specs()[next++]);
+  }
+  parameters_ = std::make_unique<ParameterSet>(*layout_, backend_);
+}
+
+const SiteAdapters::Site* SiteAdapters::find(std::string_view site_name) const {
+  auto found = index_by_name_.find(site_name);
+  return found == index_by_name_.end() ? nullptr : &sites_[found->second];
+}
+
+SiteAdapters::Site* SiteAdapters::find(std::string_view site_name) {
+  auto found = index_by_name_.find(site_name);
+  return found == index_by_name_.end() ? nullptr : &sites_[found->second];
+}
+
+// Whatever a plugin throws becomes an error naming the plugin, the hook and the site, raised in
+// the host's frame (STYLE: no exception crosses a plugin boundary uncaught).
+template <typename Hook>
+void SiteAdapters::call_plugin(const Site& site, const char* hook, Hook&& hook_body) const {
+  try {
+    hook_body();
+  } catch (const std::exception& failure) {
+    std::string where = site.site.name.empty() ? "" : " at " + site.site.name;
+    throw std::runtime_error("adapter plugin '" + plugin_ + "' failed in " + hook + where + ": " + failure.what());
+  }
+}
+
+void SiteAdapters::initialize(std::uint64_t seed) {
+  for (const Site& site : sites_) {
+    std::vector<Tensor> parameters;
+    for (const ParameterSpec* spec : site.parameters) parameters.push_back(parameters_->get(*spec));
+    std::vector<sdk::TensorRef> refs = refs_of(parameters);
+    sdk::SiteAdapterTensors tensors{refs, {}, {}};
+    call_plugin(site, "initialize", [&] {
+      strategy_.initialize(site.site, tensors, backend::counter_substream(seed, site.index), ops_);
+    });
+  }
+}
+
+void SiteAdapters::begin_pass(bool training, std::uint64_t seed) {
+  training_ = training;
+  pass_seed_ = seed;
+}
+
+sdk::AdapterPass SiteAdapters::pass_for(const Site& site) const {
+  return sdk::AdapterPass{training_, backend::counter_substream(pass_seed_, site.index)};
+}
+
+void SiteAdapters::ensure_activation_rows(Site& site, std::int64_t rows) {
+  for (std::size_t i = 0; i < site.activations.size(); ++i) {
+    Tensor& activation = site.activations[i];
+    const std::int64_t width = site.layout.activations[i].cols;
+    if (activation.defined() && activation.dim(0) == rows) continue;
+    activation = Tensor{};  // give the old buffer back first: peak memory stays honest
+    activation = backend_.empty(backend::DType::f32, {rows, width});
+  }
+}
+
+void SiteAdapters::forward(std::string_view site_name, const Tensor& input, const Tensor& output) {
+  Site* site = find(site_name);
+  if (site == nullptr) return;
+  const std::int64_t rows = tensor_ref(input).rows;
+  ensure_activation_rows(*site, rows);
+  std::vector<Tensor> parameters;
+  for (const ParameterSpec* spec : site->parameters) parameters.push_back(parameters_->get(*spec));
+  std::vector<sdk::TensorRef> parameter_refs = refs_of(parameters);
+  std::vector<sdk::TensorRef> activation_refs = refs_of(site->activations);
+  sdk::SiteAdapterTensors tensors{parameter_refs, {}, activation_refs};
+  call_plugin(*site, "forward", [&] {
+    strategy_.forward(site->site, tensors, tensor_ref(input), tensor_ref(output), pass_for(*site), ops_);
+  });
+}
+
+void SiteAdapters::backward(std::string_view site_name, const Tensor& input, const Tensor& d_output,
+                            const Tensor& d_input, ParameterSet& gradients) {
+  const Site* site = find(site_name);
+  if (site == nullptr) return;
+  std::vector<Tensor> parameters;
+  std::vector<Tensor> gradient_tensors;
+  for (const ParameterSpec* spec : site->parameters) {
+    parameters.push_back(parameters_->get(*spec));
+    gradient_tensors.push_back(gradients.get(*spec));
+  }
+  std::vector<sdk::TensorRef> parameter_refs = refs_of(parameters);
+  std::vector<sdk::TensorRef> gradient_refs = refs_of(gradient_tensors);
+  std::vector<sdk::TensorRef> activation_refs = refs_of(site->activations);
+  sdk::SiteAdapterTensors tensors{parameter_refs, gradient_refs, activation_refs};
+  call_plugin(*site, "backward", [&] {
+    strategy_.backward(site->site, tensors, tensor_ref(input), tensor_ref(d_output), tensor_ref(d_input),
+                       pass_for(*site), ops_);
+  });
+}
+
+void SiteAdapters::merge_into(ParameterSet& model_parameters) {
+  for (const Site& site : sites_) {
+    std::vector<Tensor> parameters;
+    for (const ParameterSpec* spec : site.parameters) parameters.push_back(parameters_->get(*spec));
+    std::vector<sdk::TensorRef> refs = refs_of(parameters);
+    sdk::SiteAdapterTensors tensors{refs, {}, {}};
+    Tensor weight = model_parameters.get(site.site.name + ".weight");
+    call_plugin(site, "merge", [&] { strategy_.merge(site.site, tensors, tensor_ref(weight), ops_); });
+  }
+}
+
+}  // namespace fthost::model
