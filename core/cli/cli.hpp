@@ -33,5 +33,6 @@ int run_run_command(const Arguments& arguments);
 int run_sections_command(const Arguments& arguments);
 int run_init_model_command(const Arguments& arguments);
 int run_eval_command(const Arguments& arguments);
+int run_merge_command(const Arguments& arguments);
 
 }  // namespace fthost::cli

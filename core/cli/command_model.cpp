@@ -11,6 +11,9 @@
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "cli.hpp"
+#include "fthost/runtime/adapter_folder.hpp"
+#include "model/adapter_io.hpp"
+#include "model/linear_sites.hpp"
 #include "model/model_weights.hpp"
 #include "train/training_run.hpp"
 
@@ -33,6 +36,27 @@ std::optional<int> parse_options(const Arguments& arguments, const po::options_d
     return report_error(sdk::Error::invalid_input(std::string("command line: ") + failure.what()));
   }
   return std::nullopt;
+}
+
+// Attaches the adapter saved in `folder` (PEFT's layout) to `transformer`, weights included. The
+// returned strategy must outlive the transformer's use of it.
+sdk::Result<runtime::LoadedAdapterStrategy> attach_adapter_folder(model::Transformer& transformer,
+                                                                  const std::string& model_folder,
+                                                                  const std::filesystem::path& folder) {
+  sdk::Result<runtime::PluginRegistry> registry = discover_plugins();
+  if (!registry) return registry.error();
+  sdk::PipelineFacts facts;
+  const model::ModelConfig& config = transformer.config();
+  facts.model = sdk::ModelShape{config.num_layers,   config.hidden_size,       config.num_heads,
+                                config.num_kv_heads, config.intermediate_size, config.vocab_size};
+  facts.sites = model::linear_sites(config);
+  sdk::Result<runtime::LoadedAdapterStrategy> loaded = runtime::load_adapter_strategy(folder, *registry, facts);
+  if (!loaded) return loaded.error();
+  sdk::Result<bool> attached = train::attach_adapter(transformer, loaded->adapter(), loaded->plugin.name, model_folder);
+  if (!attached) return attached.error();
+  sdk::Result<bool> weights = model::load_adapter_weights(*transformer.adapters(), folder);
+  if (!weights) return weights.error();
+  return loaded;
 }
 
 }  // namespace
@@ -82,9 +106,11 @@ int run_eval_command(const Arguments& arguments) {
   std::int64_t batch_size = 4;
   std::string format = "auto";
   std::string chat_template = "chatml";
+  std::string adapter_path;
   po::options_description options("eval options");
   options.add_options()("help,h", "show this help")("model", po::value(&model_path)->required(),
                                                      "Hugging Face model folder")(
+      "adapter", po::value(&adapter_path), "adapter folder (PEFT's layout, from fthost or PEFT) applied to the model")(
       "data", po::value(&data_path)->required(), "data file (see --format)")(
       "format", po::value(&format)->default_value("auto"),
       "tokens | text | jsonl | instruction | chat | auto, as data.format in a pipeline; text formats use the model's "
@@ -95,7 +121,8 @@ int run_eval_command(const Arguments& arguments) {
       "batch-size", po::value(&batch_size)->default_value(4), "rows per forward pass");
   po::variables_map variables;
   if (auto done = parse_options(arguments, options,
-                                "usage: fthost eval --model DIR --data FILE [--format F] [--json] [--seq-len N] [--batch-size N]\n\n"
+                                "usage: fthost eval --model DIR [--adapter DIR] --data FILE [--format F] [--json] [--seq-len N]\n"
+                                "                   [--batch-size N]\n\n"
                                 "Mean next-token loss and perplexity over every prediction inside each document\n"
                                 "(never across documents; for instruction and chat data only the trained tokens:\n"
                                 "completions, assistant turns). tokens = the number of predictions.\n",
@@ -107,6 +134,12 @@ int run_eval_command(const Arguments& arguments) {
   auto loaded = model::load_transformer(model_path, *backend);
   if (!loaded) return report_error(loaded.error());
   model::Transformer& transformer = **loaded;
+  std::optional<runtime::LoadedAdapterStrategy> adapter;
+  if (!adapter_path.empty()) {
+    auto attached = attach_adapter_folder(transformer, model_path, adapter_path);
+    if (!attached) return report_error(attached.error());
+    adapter = std::move(*attached);
+  }
   if (seq_len <= 0) seq_len = transformer.config().max_position_embeddings;
   const std::vector<std::string> formats = {"auto", "tokens", "text", "jsonl", "instruction", "chat"};
   if (std::find(formats.begin(), formats.end(), format) == formats.end()) {
@@ -126,6 +159,55 @@ int run_eval_command(const Arguments& arguments) {
     std::printf("loss %.6f  perplexity %.4f  tokens %lld\n", result->loss, result->perplexity,
                 static_cast<long long>(result->predictions));
   }
+  return exit_ok;
+}
+
+}  // namespace fthost::cli
+
+namespace fthost::cli {
+
+int run_merge_command(const Arguments& arguments) {
+  std::string model_path;
+  std::string adapter_path;
+  std::string out;
+  po::options_description options("merge options");
+  options.add_options()("help,h", "show this help")("model", po::value(&model_path)->required(),
+                                                     "the base model folder the adapter was trained on")(
+      "adapter", po::value(&adapter_path)->required(), "adapter folder (PEFT's layout, from fthost or PEFT)")(
+      "out", po::value(&out)->required(), "folder to write: config.json + model.safetensors + tokenizer files");
+  po::variables_map variables;
+  if (auto done = parse_options(arguments, options,
+                                "usage: fthost merge --model DIR --adapter DIR --out DIR\n\n"
+                                "Folds the adapter into the base weights (LoRA: W += lora_alpha / r * B @ A, as PEFT's\n"
+                                "merge_and_unload does) and writes a plain Hugging Face model folder whose outputs\n"
+                                "equal base + adapter.\n",
+                                variables)) {
+    return *done;
+  }
+  std::error_code error;
+  if (std::filesystem::equivalent(model_path, out, error)) {
+    return report_error(sdk::Error::invalid_input("command line: --out " + out +
+                                                  " is the base model's folder; merge into a new folder"));
+  }
+  auto backend = backend::make_cpu_backend();
+  auto loaded = model::load_transformer(model_path, *backend);
+  if (!loaded) return report_error(loaded.error());
+  model::Transformer& transformer = **loaded;
+  auto adapter = attach_adapter_folder(transformer, model_path, adapter_path);
+  if (!adapter) return report_error(adapter.error());
+  try {
+    transformer.adapters()->merge_into(transformer.parameters());
+  } catch (const std::exception& failure) {
+    return report_error(sdk::Error::internal(failure.what()));
+  }
+  const std::size_t merged_sites = transformer.adapters()->sites().size();
+  transformer.attach_adapters(nullptr);
+  auto saved = model::save_transformer(transformer, out);
+  if (!saved) return report_error(saved.error());
+  auto copied = model::copy_tokenizer_files(model_path, out);
+  if (!copied) return report_error(copied.error());
+  std::cout << "wrote " << out << ": " << transformer.config().model_type << " with " << adapter->plugin.name
+            << " merged into " << merged_sites << " linear sites\n";
   return exit_ok;
 }
 

@@ -33,10 +33,12 @@ constexpr std::string_view commands_help =
     "  sections                     every key of the host sections: model, data, training, output\n"
     "  validate PIPELINE [k=v ...]  check a pipeline without loading anything heavy\n"
     "  run PIPELINE [k=v ...] [--resume [latest|DIR]]\n"
-    "                               validate, print the plan and train (full fine-tuning in f32 on CPU)\n"
+    "                               validate, print the plan and train in f32 on CPU: the whole model,\n"
+    "                               or only an adapter (adapter: section, e.g. lora) with the base frozen\n"
     "  init-model --config F --out DIR [--seed N]   a randomly initialised model folder\n"
-    "  eval --model DIR --data FILE [--format F] [--json] [--seq-len N] [--batch-size N]\n"
+    "  eval --model DIR [--adapter DIR] --data FILE [--format F] [--json] [--seq-len N] [--batch-size N]\n"
     "                               mean token loss and perplexity (token JSONL or text via tokenizer.json)\n"
+    "  merge --model DIR --adapter DIR --out DIR   fold an adapter (PEFT layout) into a plain model folder\n"
     "\n"
     "Run `fthost COMMAND --help` for a command's own help.\n"
     "\n"
@@ -104,12 +106,13 @@ int dispatch(const std::vector<std::string>& all_arguments) {
   if (command == "sections") return run_sections_command(arguments);
   if (command == "init-model") return run_init_model_command(arguments);
   if (command == "eval") return run_eval_command(arguments);
+  if (command == "merge") return run_merge_command(arguments);
   if (command == "help") {
     std::cout << commands_help << "\n" << global;
     return exit_ok;
   }
   return report_error(sdk::Error::invalid_input("command line: unknown command '" + command +
-                                                "' (commands: plugins, sections, validate, run, init-model, eval; see `fthost --help`)"));
+                                                "' (commands: plugins, sections, validate, run, init-model, eval, merge; see `fthost --help`)"));
 }
 
 }  // namespace
