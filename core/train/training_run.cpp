@@ -195,13 +195,8 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   if (adapter != nullptr) {
     sdk::Result<bool> attached = attach_composed_adapter(model, *adapter, spec.model_path.string());
     if (!attached) return attached.error();
-    if (resume_from) {
-      if (auto restored = model::load_adapter_weights(*model.adapters(), *resume_from); !restored) {
-        return restored.error();
-      }
-    } else {
-      model.adapters()->initialize(static_cast<std::uint64_t>(spec.training.get_int("seed")));
-    }
+    // A resumed run reads the adapter's weights once its settings are known to match (below).
+    if (!resume_from) model.adapters()->initialize(static_cast<std::uint64_t>(spec.training.get_int("seed")));
   }
   if (observer.info) {
     std::string trained = adapter == nullptr
@@ -291,6 +286,9 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
     if (resumed->step == total_steps) {
       return Error::invalid_input(resume_from->string() + ": the run already finished all " +
                                   std::to_string(total_steps) + " steps (raise training.max_steps to train further)");
+    }
+    if (model.adapters() != nullptr) {
+      if (auto weights = model::load_adapter_weights(*model.adapters(), *resume_from); !weights) return weights.error();
     }
     sdk::Result<bool> restored = load_optimizer_state(*resume_from, trainer.optimizer(), resumed->optimizer_steps);
     if (!restored) return restored.error();
