@@ -1,10 +1,12 @@
-// fthost-bench-train: full fine-tuning throughput of a ~20M-parameter Llama on the CPU backend.
-// Prints tokens/s, achieved GFLOP/s (6 * parameters * tokens per second), the machine's measured
-// sgemm peak, their ratio (CPU MFU) and peak memory; then runs tools/bench_pytorch_train.py with
-// the same model, batch and thread count when PyTorch is importable, and prints its figures.
-// Not a test: nothing here asserts a speed.
+// fthost-bench-train: training throughput of a ~20M-parameter Llama on the CPU backend, full
+// fine-tuning or (--lora R) LoRA of rank R on every linear layer except lm_head.
+// Prints tokens/s, achieved GFLOP/s (6 * parameters * tokens per second for full fine-tuning;
+// 4 * parameters * tokens for LoRA, whose frozen base needs no weight gradients), the machine's
+// measured sgemm peak, their ratio (CPU MFU) and peak memory; then runs
+// tools/bench_pytorch_train.py with the same model, batch, thread count (and PEFT LoRA) when
+// PyTorch is importable, and prints its figures. Not a test: nothing here asserts a speed.
 //
-// usage: fthost-bench-train [--steps N] [--batch B] [--seq T] [--python PATH]
+// usage: fthost-bench-train [--steps N] [--batch B] [--seq T] [--lora R] [--python PATH]
 
 #include <sys/resource.h>
 
@@ -17,9 +19,11 @@
 #include <omp.h>
 
 #include "backend/cpu/cpu_backend.hpp"
+#include "lora_strategy.hpp"
 #include "data/token_dataset.hpp"
 #include "model/model_weights.hpp"
 #include "train/trainer.hpp"
+#include "train/training_run.hpp"
 
 namespace {
 
@@ -62,6 +66,7 @@ int main(int argc, char** argv) {
   int steps = 5;
   std::int64_t batch = 4;
   std::int64_t seq = 256;
+  std::int64_t lora_rank = 0;
   std::string python = std::getenv("FTHOST_BENCH_PYTHON") != nullptr ? std::getenv("FTHOST_BENCH_PYTHON") : "python3";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
@@ -69,6 +74,7 @@ int main(int argc, char** argv) {
     else if (flag == "--batch") batch = std::atoll(argv[i + 1]);
     else if (flag == "--seq") seq = std::atoll(argv[i + 1]);
     else if (flag == "--python") python = argv[i + 1];
+    else if (flag == "--lora") lora_rank = std::atoll(argv[i + 1]);
   }
   const int threads = omp_get_max_threads();
 
@@ -82,6 +88,21 @@ int main(int argc, char** argv) {
   fthost::model::initialize_transformer(model, 1);
   std::int64_t parameters = 0;
   for (const auto& spec : model.layout().specs()) parameters += fthost::backend::shape_elements(spec.shape);
+  std::unique_ptr<fthost::plugins::LoraStrategy> lora;
+  if (lora_rank > 0) {
+    const fthost::sdk::OptionSchema schema = fthost::plugins::lora_option_schema();
+    fthost::sdk::Options options;
+    for (const auto& spec : schema.specs()) options.set(spec.name, *spec.default_value);
+    options.set("r", lora_rank);
+    options.set("lora_alpha", static_cast<double>(2 * lora_rank));
+    options.set("target_modules", std::vector<std::string>{"all-linear"});
+    lora = std::make_unique<fthost::plugins::LoraStrategy>(options);
+    if (auto attached = fthost::train::attach_adapter(model, *lora, "lora", "bench"); !attached) {
+      std::fprintf(stderr, "%s\n", attached.error().message.c_str());
+      return 1;
+    }
+    model.adapters()->initialize(1);
+  }
 
   fthost::data::TokenDataset dataset;
   std::uint64_t state = 12345;
@@ -112,12 +133,15 @@ int main(int argc, char** argv) {
   }
   const double elapsed = seconds_since(start);
   const double tokens_per_second = static_cast<double>(tokens) / elapsed;
-  const double achieved = 6.0 * static_cast<double>(parameters) * tokens_per_second / 1e9;
+  const double flops_per_token_per_parameter = lora ? 4.0 : 6.0;
+  const double achieved = flops_per_token_per_parameter * static_cast<double>(parameters) * tokens_per_second / 1e9;
   const double peak = measure_sgemm_peak(*backend);
   const auto memory = backend->allocator().stats();
 
-  std::printf("fthost-bench-train: Llama %.1fM parameters, batch %lld x seq %lld, %d threads, f32 full fine-tuning\n",
-              static_cast<double>(parameters) / 1e6, static_cast<long long>(batch), static_cast<long long>(seq), threads);
+  const std::string method = lora ? "LoRA r=" + std::to_string(lora_rank) + " all-linear" : "full fine-tuning";
+  std::printf("fthost-bench-train: Llama %.1fM parameters, batch %lld x seq %lld, %d threads, f32 %s\n",
+              static_cast<double>(parameters) / 1e6, static_cast<long long>(batch), static_cast<long long>(seq), threads,
+              method.c_str());
   std::printf("  fthost   %8.0f tokens/s  %7.1f GFLOP/s  sgemm peak %7.1f GFLOP/s  MFU %5.1f%%  "
               "peak tensors %7.1f MiB  max RSS %7.1f MiB\n",
               tokens_per_second, achieved, peak, 100.0 * achieved / peak,
@@ -127,7 +151,7 @@ int main(int argc, char** argv) {
   std::string script = std::string(FTHOST_SOURCE_DIR) + "/tools/bench_pytorch_train.py";
   std::string command = python + " " + script + " --steps " + std::to_string(steps) + " --batch " +
                         std::to_string(batch) + " --seq " + std::to_string(seq) + " --threads " +
-                        std::to_string(threads) + " 2>&1";
+                        std::to_string(threads) + " --lora " + std::to_string(lora_rank) + " 2>&1";
   std::printf("  pytorch  ");
   std::fflush(stdout);
   int status = std::system(command.c_str());

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The PyTorch side of bench/fthost-bench-train: the same ~20M-parameter Llama (transformers,
 random init, sdpa attention), the same batch, sequence and thread count, full fine-tuning in f32
-with AdamW. Prints one line: tokens/s, GFLOP/s (6 * parameters * tokens/s) and max RSS.
-Run by the C++ benchmark; needs torch and transformers (see tools/README.md)."""
+with AdamW, or with --lora R a PEFT LoRA of rank R on all linear layers. Prints one line:
+tokens/s, GFLOP/s (6 * parameters * tokens/s; 4 * for LoRA) and max RSS.
+Run by the C++ benchmark; needs torch and transformers (and peft for --lora; see tools/README.md)."""
 import argparse
 import resource
 import sys
@@ -13,6 +14,7 @@ parser.add_argument("--steps", type=int, default=5)
 parser.add_argument("--batch", type=int, default=4)
 parser.add_argument("--seq", type=int, default=256)
 parser.add_argument("--threads", type=int, default=2)
+parser.add_argument("--lora", type=int, default=0, help="LoRA rank on all linear layers; 0: full fine-tuning")
 args = parser.parse_args()
 
 try:
@@ -29,7 +31,17 @@ config = LlamaConfig(vocab_size=8192, hidden_size=512, intermediate_size=1376, n
                      rms_norm_eps=1e-5, tie_word_embeddings=True, attn_implementation="sdpa")
 model = LlamaForCausalLM(config)
 parameters = sum(p.numel() for p in model.parameters())
-optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+flops_factor = 6
+if args.lora > 0:
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as missing:
+        print(f"unavailable ({missing})")
+        sys.exit(0)
+    model = get_peft_model(model, LoraConfig(r=args.lora, lora_alpha=2 * args.lora, target_modules="all-linear"))
+    flops_factor = 4  # the frozen base needs no weight gradients
+trainable = [p for p in model.parameters() if p.requires_grad]
+optimizer = torch.optim.AdamW(trainable, lr=1e-4)
 ids = torch.randint(0, 8192, (args.batch, args.seq))
 
 
@@ -37,7 +49,7 @@ def step():
     optimizer.zero_grad(set_to_none=True)
     loss = model(input_ids=ids, labels=ids).loss
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
     optimizer.step()
 
 
@@ -47,7 +59,7 @@ for _ in range(args.steps):
     step()
 elapsed = time.perf_counter() - start
 tokens_per_second = args.steps * args.batch * args.seq / elapsed
-gflops = 6 * parameters * tokens_per_second / 1e9
+gflops = flops_factor * parameters * tokens_per_second / 1e9
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(f"{tokens_per_second:8.0f} tokens/s  {gflops:7.1f} GFLOP/s  ({parameters / 1e6:.1f}M parameters, "
       f"torch {torch.__version__}, {args.threads} threads)  max RSS {rss:7.1f} MiB")
