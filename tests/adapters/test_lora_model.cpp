@@ -75,6 +75,14 @@ AdaptedModel load_adapted(const std::string& reference_case, const fs::path& ada
   return adapted;
 }
 
+// The llama_gqa reference model without an adapter.
+std::unique_ptr<fthost::model::Transformer> load_reference_model(const ReferenceCase& reference,
+                                                                 fthost::backend::Backend& backend) {
+  auto loaded = fthost::model::load_transformer(reference.folder(), backend);
+  REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error().message));
+  return std::move(*loaded);
+}
+
 fthost::sdk::Options lora_options(std::map<std::string, fthost::sdk::OptionValue> values) {
   fthost::sdk::OptionSchema schema = fthost::plugins::lora_option_schema();
   fthost::sdk::Options options;
@@ -143,9 +151,8 @@ TEST_CASE("merge: the merged model computes what base + adapter computes") {
 TEST_CASE("default init: B = 0, so the adapted model's logits are the base model's, bit for bit") {
   ReferenceCase reference("llama_gqa");
   auto backend = fthost::backend::make_cpu_backend();
-  auto loaded = fthost::model::load_transformer(reference.folder(), *backend);
-  REQUIRE(loaded.ok());
-  fthost::model::Transformer& model = **loaded;
+  auto loaded = load_reference_model(reference, *backend);
+  fthost::model::Transformer& model = *loaded;
   fthost::model::Batch batch = fthost::model::upload_batch(*backend, reference.input_batch());
   std::vector<float> base = download(*backend, model.logits(batch));
 
@@ -174,11 +181,10 @@ TEST_CASE("default init: B = 0, so the adapted model's logits are the base model
 TEST_CASE("only the targeted sites get adapters, named as PEFT saves them") {
   ReferenceCase reference("llama_gqa");
   auto backend = fthost::backend::make_cpu_backend();
-  auto loaded = fthost::model::load_transformer(reference.folder(), *backend);
-  REQUIRE(loaded.ok());
+  auto model = load_reference_model(reference, *backend);
   fthost::plugins::LoraStrategy lora(lora_options({{"r", std::int64_t{2}}}));  // PEFT's Llama default: q_proj, v_proj
-  REQUIRE(fthost::train::attach_adapter(**loaded, lora, "lora", "base").ok());
-  const auto& adapters = *(*loaded)->adapters();
+  REQUIRE(fthost::train::attach_adapter(*model, lora, "lora", "base").ok());
+  const auto& adapters = *model->adapters();
   std::vector<std::string> names;
   for (const auto& spec : adapters.layout().specs()) names.push_back(spec.name);
   CHECK(names == std::vector<std::string>{
@@ -205,9 +211,8 @@ TEST_CASE("only the targeted sites get adapters, named as PEFT saves them") {
 TEST_CASE("LoRA gradients of A and B, with dropout, match finite differences") {
   ReferenceCase reference("llama_gqa");
   auto backend = fthost::backend::make_cpu_backend();
-  auto loaded = fthost::model::load_transformer(reference.folder(), *backend);
-  REQUIRE(loaded.ok());
-  fthost::model::Transformer& model = **loaded;
+  auto loaded = load_reference_model(reference, *backend);
+  fthost::model::Transformer& model = *loaded;
   fthost::plugins::LoraStrategy lora(lora_options({{"target_modules", std::vector<std::string>{"all-linear"}},
                                                    {"r", std::int64_t{4}},
                                                    {"lora_alpha", 8.0},
@@ -260,9 +265,8 @@ TEST_CASE("LoRA gradients of A and B, with dropout, match finite differences") {
 TEST_CASE("training LoRA: the base stays frozen, holds no gradient or optimizer memory, and the loss falls") {
   ReferenceCase reference("llama_gqa");
   auto backend = fthost::backend::make_cpu_backend();
-  auto loaded = fthost::model::load_transformer(reference.folder(), *backend);
-  REQUIRE(loaded.ok());
-  fthost::model::Transformer& model = **loaded;
+  auto loaded = load_reference_model(reference, *backend);
+  fthost::model::Transformer& model = *loaded;
   std::vector<float> base_before = download(*backend, model.parameters().buffer());
   fthost::plugins::LoraStrategy lora(lora_options(
       {{"target_modules", std::vector<std::string>{"all-linear"}}, {"lora_dropout", 0.1}}));
