@@ -104,6 +104,12 @@ class Backend {
                                   const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                                   const Tensor& lse, const Tensor& doc_start, float scale) = 0;
 
+  // Decoding one sequence with a key/value cache: q[T,H,D] holds the queries of positions
+  // past .. past+T-1; k_cache and v_cache [S,KV,D] the keys and values of positions 0 .. past+T-1
+  // (S >= past + T; rows beyond are not read). Query t attends keys 0 .. past + t. out[T,H,D].
+  virtual void attention_cached(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                std::int64_t past, float scale) = 0;
+
   // out[N,F] = silu(gate) * up
   virtual void swiglu_forward(const Tensor& out, const Tensor& gate, const Tensor& up) = 0;
   virtual void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate,

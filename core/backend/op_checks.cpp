@@ -375,6 +375,31 @@ AttentionDims attention_backward(Device device, const Tensor& dq, const Tensor& 
   return dims;
 }
 
+AttentionDims attention_cached(Device device, const Tensor& out, const Tensor& q, const Tensor& k_cache,
+                               const Tensor& v_cache, std::int64_t past) {
+  OpCheck check("attention_cached", device);
+  check.require(out, "out", f32);
+  check.require(q, "q", f32);
+  check.require(k_cache, "k_cache", f32);
+  check.require(v_cache, "v_cache", f32);
+  if (q.rank() != 3 || k_cache.rank() != 3) check.fail("q must be [T,H,D] and k_cache [S,KV,D]");
+  AttentionDims dims;
+  dims.batch = 1;
+  dims.sequence = q.dim(0);
+  dims.heads = q.dim(1);
+  dims.head_size = q.dim(2);
+  dims.kv_heads = k_cache.dim(1);
+  check.shape(out, "out", q.shape());
+  check.shape(v_cache, "v_cache", k_cache.shape());
+  if (k_cache.dim(2) != dims.head_size) check.fail("k_cache head size differs from q's");
+  if (dims.kv_heads == 0 || dims.heads % dims.kv_heads != 0) check.fail("H must be a multiple of KV");
+  if (past < 0 || past + dims.sequence > k_cache.dim(0)) {
+    check.fail("past (" + std::to_string(past) + ") + T (" + std::to_string(dims.sequence) +
+               ") exceeds the cache's " + std::to_string(k_cache.dim(0)) + " positions");
+  }
+  return dims;
+}
+
 std::int64_t swiglu_forward(Device device, const Tensor& out, const Tensor& gate, const Tensor& up) {
   OpCheck check("swiglu_forward", device);
   check.require(out, "out", f32);

@@ -73,6 +73,8 @@ AttentionDims attention_forward(Device device, const Tensor& out, const Tensor& 
 AttentionDims attention_backward(Device device, const Tensor& dq, const Tensor& dk, const Tensor& dv,
                                  const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                                  const Tensor& out, const Tensor& lse, const Tensor& doc_start);
+AttentionDims attention_cached(Device device, const Tensor& out, const Tensor& q, const Tensor& k_cache,
+                               const Tensor& v_cache, std::int64_t past);
 // The activations are elementwise: they return the element count.
 std::int64_t swiglu_forward(Device device, const Tensor& out, const Tensor& gate, const Tensor& up);
 std::int64_t swiglu_backward(Device device, const Tensor& dgate, const Tensor& dup, const Tensor& dout,

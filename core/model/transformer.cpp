@@ -243,6 +243,7 @@ double Transformer::forward_backward(const Batch& batch, const Gradients& gradie
                                 std::to_string(config_.max_position_embeddings));
   }
   if (gradients.adapters != nullptr && !adapters_) throw std::logic_error("adapter gradients without adapters");
+  if (kv_cache_ != nullptr) throw std::logic_error("forward_backward while a generation's key/value cache is set");
   ensure_buffers(batch);
   gradients_ = gradients;
   // A pass that forms gradients trains (adapter dropout on); loss-only passes evaluate.
@@ -264,7 +265,18 @@ double Transformer::forward_backward(const Batch& batch, const Gradients& gradie
   return loss;
 }
 
+KvCache Transformer::make_kv_cache(std::int64_t capacity) {
+  KvCache cache;
+  cache.capacity = capacity;
+  for (std::int64_t layer = 0; layer < config_.num_layers; ++layer) {
+    cache.keys.push_back(backend_.empty(DType::f32, {capacity, config_.kv_size()}));
+    cache.values.push_back(backend_.empty(DType::f32, {capacity, config_.kv_size()}));
+  }
+  return cache;
+}
+
 Tensor Transformer::logits(const Batch& batch) {
+  if (kv_cache_ != nullptr && batch.batch_size != 1) throw std::logic_error("decoding with a cache takes one row");
   ensure_buffers(batch);
   gradients_ = Gradients{};
   if (adapters_) adapters_->begin_pass(false, 0);

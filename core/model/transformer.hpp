@@ -23,6 +23,16 @@ struct ActivationCheckpointing {
   std::int64_t every_n_layers = 1;  // layers l with l % every_n_layers == 0 are recomputed in backward
 };
 
+// Keys and values of the positions a generation has seen: per layer [capacity, KV*D], keys after
+// rotation. While one is set (Transformer::set_kv_cache), forward passes take one row of new
+// tokens and attend to the cached ones as well (see model/generation.hpp).
+struct KvCache {
+  std::vector<backend::Tensor> keys;
+  std::vector<backend::Tensor> values;
+  std::int64_t length = 0;  // positions filled
+  std::int64_t capacity = 0;
+};
+
 // Where a backward pass accumulates gradients. A null set is frozen: its gradients are never formed.
 struct Gradients {
   ParameterSet* model = nullptr;     // laid out as Transformer::layout()
@@ -79,6 +89,11 @@ class Transformer {
   // Logits for every row, [B*T, V] (tests and generation; training never builds this).
   backend::Tensor logits(const Batch& batch);
 
+  // An empty cache for `capacity` positions; set_kv_cache(&cache) makes logits() decode with it
+  // (one row whose positions continue the cache; the caller advances cache.length), nullptr ends it.
+  KvCache make_kv_cache(std::int64_t capacity);
+  void set_kv_cache(KvCache* cache) { kv_cache_ = cache; }
+
  private:
   struct LayerActivations;
   struct Buffers;
@@ -91,6 +106,8 @@ class Transformer {
   void backward_final_norm();
   void backward_embeddings(const Batch& batch);
   double head_loss(const Batch& batch, bool with_gradients, float gradient_scale);
+  // Appends this pass's keys and values to the cache and attends the new queries to all of them.
+  void attend_with_cache(std::int64_t layer, LayerActivations& saved, float scale);
   // out = site(inp): the base projection (weight, optional bias) plus any adapter on the site.
   void project(const std::string& site, const backend::Tensor& out, const backend::Tensor& inp);
   // dinp += dsite/dinp; weight, bias and adapter gradients accumulate where they are trained.
@@ -115,6 +132,7 @@ class Transformer {
   std::unique_ptr<SiteAdapters> adapters_;
   Gradients gradients_;  // of the pass in progress
   std::uint64_t pass_seed_ = 0;
+  KvCache* kv_cache_ = nullptr;
 };
 
 }  // namespace fthost::model

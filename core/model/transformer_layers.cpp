@@ -2,6 +2,7 @@
 // Shapes: N = B*T rows, C hidden, H query heads, KV key/value heads, D head size, F MLP hidden.
 
 #include <cmath>
+#include <stdexcept>
 
 #include "model/transformer.hpp"
 #include "model/transformer_buffers.hpp"
@@ -36,7 +37,11 @@ void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerAct
     backend_.rotary_inplace(saved.q.reshape({N, config_.num_heads, D}), positions, inv_freq_, RotaryDirection::forward);
     backend_.rotary_inplace(saved.k.reshape({N, config_.num_kv_heads, D}), positions, inv_freq_,
                             RotaryDirection::forward);
-    backend_.attention_forward(attention_heads, saved.lse, q_heads, k_heads, v_heads, batch.doc_start, scale);
+    if (kv_cache_ != nullptr) {
+      attend_with_cache(layer, saved, scale);
+    } else {
+      backend_.attention_forward(attention_heads, saved.lse, q_heads, k_heads, v_heads, batch.doc_start, scale);
+    }
     project(prefix + "self_attn.o_proj", saved.residual_mid, saved.attention);
     backend_.add_inplace(saved.residual_mid, input);
     // MLP: x -> rmsnorm -> silu(gate) * up -> down_proj -> + x
@@ -58,7 +63,11 @@ void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerAct
   backend_.copy_columns(saved.q, saved.qkv, 0);
   backend_.copy_columns(saved.k, saved.qkv, C);
   backend_.copy_columns(saved.v, saved.qkv, 2 * C);
-  backend_.attention_forward(attention_heads, saved.lse, q_heads, k_heads, v_heads, batch.doc_start, scale);
+  if (kv_cache_ != nullptr) {
+    attend_with_cache(layer, saved, scale);
+  } else {
+    backend_.attention_forward(attention_heads, saved.lse, q_heads, k_heads, v_heads, batch.doc_start, scale);
+  }
   project(prefix + "attn.c_proj", saved.residual_mid, saved.attention);
   backend_.add_inplace(saved.residual_mid, input);
   // MLP: x -> layernorm -> c_fc -> gelu -> c_proj -> + x
@@ -68,6 +77,22 @@ void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerAct
   backend_.gelu_forward(saved.activated, saved.gate_or_fc);
   project(prefix + "mlp.c_proj", output, saved.activated);
   backend_.add_inplace(output, saved.residual_mid);
+}
+
+void Transformer::attend_with_cache(std::int64_t layer, LayerActivations& saved, float scale) {
+  KvCache& cache = *kv_cache_;
+  const std::int64_t T = saved.q.dim(0);  // one row: N = T
+  const std::int64_t D = config_.head_dim;
+  const Tensor& keys = cache.keys[static_cast<std::size_t>(layer)];
+  const Tensor& values = cache.values[static_cast<std::size_t>(layer)];
+  if (cache.length + T > cache.capacity) {
+    throw std::length_error("generation exceeds its key/value cache of " + std::to_string(cache.capacity) + " positions");
+  }
+  backend_.copy(keys.rows(cache.length, T), saved.k);
+  backend_.copy(values.rows(cache.length, T), saved.v);
+  backend_.attention_cached(saved.attention.reshape({T, config_.num_heads, D}), saved.q.reshape({T, config_.num_heads, D}),
+                            keys.reshape({cache.capacity, config_.num_kv_heads, D}),
+                            values.reshape({cache.capacity, config_.num_kv_heads, D}), cache.length, scale);
 }
 
 // On entry buffers_->d_residual holds d(loss)/d(block output); on exit d(loss)/d(block input).

@@ -58,6 +58,8 @@ class CpuBackend final : public Backend {
                       RotaryDirection direction) override;
 
   // cpu_attention.cpp
+  void attention_cached(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                        std::int64_t past, float scale) override;
   void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                          const Tensor& doc_start, float scale) override;
   void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
