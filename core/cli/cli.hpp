@@ -4,7 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "fthost/runtime/adapter_folder.hpp"
 #include "fthost/runtime/plugin_registry.hpp"
+#include "model/transformer.hpp"
 #include "fthost/sdk/error.hpp"
 
 namespace fthost::cli {
@@ -25,6 +27,13 @@ int report_error(const sdk::Error& error);
 // Discovers plugins on the default search path; an error when discovery itself fails.
 sdk::Result<runtime::PluginRegistry> discover_plugins();
 
+// Attaches the adapter saved in `folder` (PEFT's layout, from fthost or PEFT) to `transformer`,
+// weights included; `model_folder` is the base it is attached to. The returned strategy must
+// outlive the transformer's use of it.
+sdk::Result<runtime::LoadedAdapterStrategy> attach_adapter_folder(model::Transformer& transformer,
+                                                                  const std::string& model_folder,
+                                                                  const std::filesystem::path& folder);
+
 using Arguments = std::vector<std::string>;
 
 int run_plugins_command(const Arguments& arguments);
@@ -34,5 +43,6 @@ int run_sections_command(const Arguments& arguments);
 int run_init_model_command(const Arguments& arguments);
 int run_eval_command(const Arguments& arguments);
 int run_merge_command(const Arguments& arguments);
+int run_generate_command(const Arguments& arguments);
 
 }  // namespace fthost::cli

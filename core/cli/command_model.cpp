@@ -11,6 +11,7 @@
 
 #include "backend/cpu/cpu_backend.hpp"
 #include "cli.hpp"
+#include "command_options.hpp"
 #include "fthost/runtime/adapter_folder.hpp"
 #include "model/adapter_io.hpp"
 #include "model/linear_sites.hpp"
@@ -20,26 +21,7 @@
 namespace po = boost::program_options;
 
 namespace fthost::cli {
-namespace {
 
-// Parses a sub-command's options; an error or --help ends the command with its exit code.
-std::optional<int> parse_options(const Arguments& arguments, const po::options_description& options,
-                                 std::string_view usage, po::variables_map& variables) {
-  try {
-    po::store(po::command_line_parser(arguments).options(options).run(), variables);
-    if (variables.count("help") > 0) {
-      std::cout << usage << "\n" << options;
-      return exit_ok;
-    }
-    po::notify(variables);
-  } catch (const po::error& failure) {
-    return report_error(sdk::Error::invalid_input(std::string("command line: ") + failure.what()));
-  }
-  return std::nullopt;
-}
-
-// Attaches the adapter saved in `folder` (PEFT's layout) to `transformer`, weights included. The
-// returned strategy must outlive the transformer's use of it.
 sdk::Result<runtime::LoadedAdapterStrategy> attach_adapter_folder(model::Transformer& transformer,
                                                                   const std::string& model_folder,
                                                                   const std::filesystem::path& folder) {
@@ -58,8 +40,6 @@ sdk::Result<runtime::LoadedAdapterStrategy> attach_adapter_folder(model::Transfo
   if (!weights) return weights.error();
   return loaded;
 }
-
-}  // namespace
 
 int run_init_model_command(const Arguments& arguments) {
   std::string config_path;
@@ -161,10 +141,6 @@ int run_eval_command(const Arguments& arguments) {
   }
   return exit_ok;
 }
-
-}  // namespace fthost::cli
-
-namespace fthost::cli {
 
 int run_merge_command(const Arguments& arguments) {
   std::string model_path;

@@ -39,6 +39,8 @@ constexpr std::string_view commands_help =
     "  eval --model DIR [--adapter DIR] --data FILE [--format F] [--json] [--seq-len N] [--batch-size N]\n"
     "                               mean token loss and perplexity (token JSONL or text via tokenizer.json)\n"
     "  merge --model DIR --adapter DIR --out DIR   fold an adapter (PEFT layout) into a plain model folder\n"
+    "  generate --model DIR [--adapter DIR] --prompt TEXT [--max-new-tokens N] [--temperature T]\n"
+    "           [--top-k K] [--top-p P] [--seed N]   continue a prompt, streamed to stdout\n"
     "\n"
     "Run `fthost COMMAND --help` for a command's own help.\n"
     "\n"
@@ -107,12 +109,13 @@ int dispatch(const std::vector<std::string>& all_arguments) {
   if (command == "init-model") return run_init_model_command(arguments);
   if (command == "eval") return run_eval_command(arguments);
   if (command == "merge") return run_merge_command(arguments);
+  if (command == "generate") return run_generate_command(arguments);
   if (command == "help") {
     std::cout << commands_help << "\n" << global;
     return exit_ok;
   }
   return report_error(sdk::Error::invalid_input("command line: unknown command '" + command +
-                                                "' (commands: plugins, sections, validate, run, init-model, eval, merge; see `fthost --help`)"));
+                                                "' (commands: plugins, sections, validate, run, init-model, eval, merge, generate; see `fthost --help`)"));
 }
 
 }  // namespace
