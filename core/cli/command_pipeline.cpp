@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "cli.hpp"
+#include "progress.hpp"
 #include "fthost/runtime/compose.hpp"
 #include "fthost/runtime/host_schema.hpp"
 #include "fthost/runtime/pipeline.hpp"
@@ -150,23 +151,31 @@ int run_run_command(const Arguments& arguments) {
 
   const std::int64_t log_every = validated.pipeline->spec.training.get_int("log_every");
   train::RunObserver observer;
-  observer.info = [](const std::string& line) { std::cout << line << std::endl; };
-  observer.on_step = [log_every](const train::StepRecord& record, std::int64_t total_steps) {
-    if (record.step % log_every != 0 && record.step != total_steps && record.step != 1) return;
-    std::printf("step %lld/%lld  loss %.4f  lr %.3e  grad-norm %.3f  %.0f tok/s  mem %.1f MiB (peak %.1f)\n",
-                static_cast<long long>(record.step), static_cast<long long>(total_steps), record.loss,
-                record.learning_rate, record.gradient_norm,
-                static_cast<double>(record.tokens) / std::max(record.seconds, 1e-9),
-                static_cast<double>(record.memory.current_bytes) / 1048576.0,
-                static_cast<double>(record.memory.peak_bytes) / 1048576.0);
-    std::fflush(stdout);
+  ProgressDisplay progress(ProgressDisplay::stdout_is_terminal());
+  observer.info = [&progress](const std::string& line) { progress.line(line); };
+  observer.on_step = [&progress, log_every](const train::StepRecord& record, std::int64_t total_steps) {
+    std::string log_line;
+    if (record.step % log_every == 0 || record.step == total_steps || record.step == 1) {
+      char text[200];
+      std::snprintf(text, sizeof text, "step %lld/%lld  loss %.4f  lr %.3e  grad-norm %.3f  %.0f tok/s  mem %.1f MiB (peak %.1f)",
+                    static_cast<long long>(record.step), static_cast<long long>(total_steps), record.loss,
+                    record.learning_rate, record.gradient_norm,
+                    static_cast<double>(record.tokens) / std::max(record.seconds, 1e-9),
+                    static_cast<double>(record.memory.current_bytes) / 1048576.0,
+                    static_cast<double>(record.memory.peak_bytes) / 1048576.0);
+      log_line = text;
+    }
+    progress.step(record, total_steps, log_line);
   };
-  observer.on_eval = [](const train::EvalResult& result, std::int64_t step) {
-    std::printf("eval at step %lld: loss %.4f  perplexity %.3f  (%lld predictions)\n", static_cast<long long>(step),
-                result.loss, result.perplexity, static_cast<long long>(result.predictions));
-    std::fflush(stdout);
+  observer.on_eval = [&progress](const train::EvalResult& result, std::int64_t step) {
+    char text[160];
+    std::snprintf(text, sizeof text, "eval at step %lld: loss %.4f  perplexity %.3f  (%lld predictions)",
+                  static_cast<long long>(step), result.loss, result.perplexity,
+                  static_cast<long long>(result.predictions));
+    progress.line(text);
   };
   sdk::Result<train::RunSummary> summary = train::run_training(*validated.pipeline, observer, {resume});
+  progress.finish();
   if (!summary) return report_error(summary.error());
   std::printf("trained %lld steps in %.1f s: loss %.4f -> %.4f; model saved to %s\n",
               static_cast<long long>(summary->steps), summary->seconds, summary->first_loss, summary->last_loss,

@@ -157,6 +157,19 @@ run_fthost run configs/quickstart.yaml model.path="$scratch/tiny" training.max_s
 expect_rc 0 "the quickstart pipeline trains"
 expect_contains "$out" "data: 400 documents" "quickstart reads the bundled text"
 expect_contains "$out" "eval at step 3: loss" "quickstart evaluates on the eval split"
+checks=$((checks + 1))
+if [[ "$out" == *"ETA"* ]]; then echo "FAIL [progress]: a progress bar was drawn into a pipe"; failures=$((failures + 1)); fi
+# On a terminal (util-linux `script` gives one) a progress bar is redrawn in place above nothing
+# but the final line; the log lines stay.
+if command -v script >/dev/null; then
+  bar=$(script -qec "$FTHOST run configs/quickstart.yaml model.path=$scratch/tiny training.max_steps=3 training.eval_every=0 output.dir=$scratch/bar" /dev/null)
+  rc=$?; out=$bar; err=""
+  expect_rc 0 "a run on a terminal"
+  expect_contains "$bar" "] 3/3  loss " "the bar shows step/total and loss"
+  expect_contains "$bar" "tok/s  ETA 0:0" "the bar shows speed and ETA"
+  expect_contains "$bar" $'\r\033[K' "the bar is redrawn in place"
+  expect_contains "$bar" "step 3/3  loss" "log lines still appear"
+fi
 # Text data without a tokenizer is refused at validation, naming the missing file.
 run_fthost validate configs/quickstart.yaml model.path="$scratch/base"
 expect_rc 2 "text data, model without tokenizer.json"
