@@ -180,6 +180,9 @@ int run_run_command(const Arguments& arguments) {
   std::printf("trained %lld steps in %.1f s: loss %.4f -> %.4f; model saved to %s\n",
               static_cast<long long>(summary->steps), summary->seconds, summary->first_loss, summary->last_loss,
               summary->final_model.string().c_str());
+  std::printf("report: %s; metrics: %s; TensorBoard: tensorboard --logdir %s\n", summary->report.string().c_str(),
+              (summary->report.parent_path() / "metrics.jsonl").string().c_str(),
+              (summary->report.parent_path() / "tensorboard").string().c_str());
   return exit_ok;
 }
 

@@ -10,7 +10,8 @@
 
 namespace fthost::train {
 
-sdk::Result<MetricsLog> MetricsLog::open(const std::filesystem::path& file, std::optional<std::int64_t> resumed_step) {
+sdk::Result<MetricsLog> MetricsLog::open(const std::filesystem::path& file, std::optional<std::int64_t> resumed_step,
+                                         const std::filesystem::path& tensorboard_folder) {
   std::error_code error;
   std::filesystem::create_directories(file.parent_path(), error);
   if (resumed_step && std::filesystem::exists(file, error)) {
@@ -28,7 +29,9 @@ sdk::Result<MetricsLog> MetricsLog::open(const std::filesystem::path& file, std:
   }
   std::ofstream stream(file, std::ios::app);
   if (!stream) return sdk::Error::invalid_input(file.string() + ": cannot open for writing");
-  return MetricsLog(std::move(stream));
+  sdk::Result<TensorBoardWriter> tensorboard = TensorBoardWriter::open(tensorboard_folder);
+  if (!tensorboard) return tensorboard.error();
+  return MetricsLog(std::move(stream), std::move(*tensorboard));
 }
 
 void MetricsLog::write_step(const StepRecord& record) {
@@ -44,6 +47,12 @@ void MetricsLog::write_step(const StepRecord& record) {
                          {"memory_reserved_bytes", record.memory.reserved_bytes},
                          {"seconds", record.seconds}};
   stream_ << line.dump() << '\n' << std::flush;
+  tensorboard_.scalar("train/loss", record.step, record.loss);
+  tensorboard_.scalar("train/lr", record.step, record.learning_rate);
+  tensorboard_.scalar("train/grad_norm", record.step, record.gradient_norm);
+  tensorboard_.scalar("train/tokens_per_second", record.step,
+                      static_cast<double>(record.tokens) / std::max(record.seconds, 1e-9));
+  tensorboard_.scalar("memory/peak_mib", record.step, static_cast<double>(record.memory.peak_bytes) / 1048576.0);
 }
 
 void MetricsLog::write_eval(std::int64_t step, double loss, double perplexity, std::int64_t predictions) {
@@ -52,6 +61,8 @@ void MetricsLog::write_eval(std::int64_t step, double loss, double perplexity, s
                          {"eval_perplexity", perplexity},
                          {"eval_predictions", predictions}};
   stream_ << line.dump() << '\n' << std::flush;
+  tensorboard_.scalar("eval/loss", step, loss);
+  tensorboard_.scalar("eval/perplexity", step, perplexity);
 }
 
 }  // namespace fthost::train

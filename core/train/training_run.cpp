@@ -1,6 +1,9 @@
 #include "train/training_run.hpp"
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <cmath>
 #include <map>
 
@@ -11,6 +14,7 @@
 #include "model/model_weights.hpp"
 #include "train/checkpoint.hpp"
 #include "train/metrics.hpp"
+#include "train/report.hpp"
 
 namespace fthost::train {
 namespace {
@@ -298,7 +302,8 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
     if (observer.info) observer.info("resumed from " + resume_from->string() + " at step " + std::to_string(first_step));
   }
   sdk::Result<MetricsLog> metrics =
-      MetricsLog::open(spec.output_dir / "metrics.jsonl", resumed ? std::optional(first_step) : std::nullopt);
+      MetricsLog::open(spec.output_dir / "metrics.jsonl", resumed ? std::optional(first_step) : std::nullopt,
+                       spec.output_dir / "tensorboard");
   if (!metrics) return metrics.error();
 
   const std::int64_t eval_every = spec.training.get_int("eval_every");
@@ -353,6 +358,28 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   if (!saved) return saved.error();
   if (auto copied = model::copy_tokenizer_files(spec.model_path, summary.final_model); !copied) return copied.error();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  ReportInputs report;
+  report.metrics_file = spec.output_dir / "metrics.jsonl";
+  report.title = "fthost run: " + spec.file.filename().string();
+  char line[256];
+  std::snprintf(line, sizeof line, "%lld steps%s in %.1f s; loss %.4f -> %.4f", static_cast<long long>(summary.steps),
+                resume_from ? (" (resumed from " + resume_from->string() + ")").c_str() : "", summary.seconds,
+                summary.first_loss, summary.last_loss);
+  report.summary.emplace_back(line);
+  if (summary.eval) {
+    std::snprintf(line, sizeof line, "eval loss %.4f, perplexity %.3f (%lld predictions)", summary.eval->loss,
+                  summary.eval->perplexity, static_cast<long long>(summary.eval->predictions));
+    report.summary.emplace_back(line);
+  }
+  report.summary.push_back("model: " + model.config().model_type + " from " + spec.model_path.string() +
+                           (model.adapters() != nullptr ? ", adapter by " + model.adapters()->plugin() : ""));
+  report.summary.push_back("saved to " + summary.final_model.string());
+  report.settings = run_settings(spec, stream.rows_per_epoch());
+  std::ifstream pipeline_file(spec.file);
+  report.pipeline_text.assign(std::istreambuf_iterator<char>(pipeline_file), std::istreambuf_iterator<char>());
+  summary.report = spec.output_dir / "report.html";
+  if (auto written = write_report(summary.report, report); !written) return written.error();
   return summary;
 }
 

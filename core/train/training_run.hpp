@@ -27,6 +27,7 @@ struct RunSummary {
   double last_loss = 0.0;
   std::optional<EvalResult> eval;
   std::filesystem::path final_model;
+  std::filesystem::path report;  // report.html: loss and lr curves, settings
   std::optional<std::filesystem::path> resumed_from;
   double seconds = 0.0;
 };

@@ -157,6 +157,15 @@ run_fthost run configs/quickstart.yaml model.path="$scratch/tiny" training.max_s
 expect_rc 0 "the quickstart pipeline trains"
 expect_contains "$out" "data: 400 documents" "quickstart reads the bundled text"
 expect_contains "$out" "eval at step 3: loss" "quickstart evaluates on the eval split"
+expect_contains "$out" "report: $scratch/quickstart/report.html" "the run names its report"
+checks=$((checks + 1))
+if ! grep -q "<polyline" "$scratch/quickstart/report.html" || ! grep -q "training.learning_rate" "$scratch/quickstart/report.html"; then
+  echo "FAIL [report]: report.html lacks the loss curve or the settings"; failures=$((failures + 1))
+fi
+checks=$((checks + 1))
+if [[ $(ls "$scratch/quickstart/tensorboard" | grep -c '^events.out.tfevents.') != 1 ]]; then
+  echo "FAIL [tensorboard]: expected one event file in $scratch/quickstart/tensorboard"; failures=$((failures + 1))
+fi
 checks=$((checks + 1))
 if [[ "$out" == *"ETA"* ]]; then echo "FAIL [progress]: a progress bar was drawn into a pipe"; failures=$((failures + 1)); fi
 # On a terminal (util-linux `script` gives one) a progress bar is redrawn in place above nothing
