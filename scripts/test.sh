@@ -18,6 +18,8 @@ jobs=$(nproc)
 # ctest runs tests in parallel; OpenMP workers that spin at barriers while another test process
 # holds the cores slowed training tests ~40x (86 s instead of 2 s measured): make them sleep.
 export OMP_WAIT_POLICY=PASSIVE
+# Tokenized copies of text data that tests make stay in the build tree, not in ~/.cache.
+export FTHOST_CACHE_DIR="$PWD/build/test-cache"
 
 status=0
 passed=0 failed=0 skipped=0

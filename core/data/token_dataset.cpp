@@ -1,5 +1,7 @@
 #include "data/token_dataset.hpp"
 
+#include "backend/counter_random.hpp"
+
 #include <algorithm>
 #include <fstream>
 
@@ -56,6 +58,38 @@ sdk::Result<TokenDataset> load_token_jsonl(const std::filesystem::path& file, st
     return Error::invalid_input(file.string() + ": no usable documents (each line needs at least 2 token ids)");
   }
   return dataset;
+}
+
+sdk::Result<TokenDataset> hold_out_documents(TokenDataset& dataset, double fraction, std::uint64_t seed) {
+  const std::size_t total = dataset.documents.size();
+  const auto wanted = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(total)));
+  const std::size_t count = std::max<std::size_t>(1, wanted);
+  if (count >= total) {
+    return sdk::Error::invalid_input("data.eval_split " + std::to_string(fraction) + " of " + std::to_string(total) +
+                                     " documents leaves none to train on");
+  }
+  // A seeded Fisher-Yates over document indices; the first `count` are held out.
+  std::vector<std::size_t> order(total);
+  for (std::size_t i = 0; i < total; ++i) order[i] = i;
+  for (std::size_t i = total - 1; i > 0; --i) {
+    const std::size_t j = static_cast<std::size_t>(backend::counter_mix(seed, i) % (i + 1));
+    std::swap(order[i], order[j]);
+  }
+  std::vector<bool> held(total, false);
+  for (std::size_t i = 0; i < count; ++i) held[order[i]] = true;
+
+  TokenDataset eval;
+  TokenDataset train;
+  train.skipped_lines = dataset.skipped_lines;
+  const bool masked = !dataset.trainable.empty();
+  for (std::size_t i = 0; i < total; ++i) {
+    TokenDataset& target = held[i] ? eval : train;
+    target.token_count += static_cast<std::int64_t>(dataset.documents[i].size());
+    target.documents.push_back(std::move(dataset.documents[i]));
+    if (masked) target.trainable.push_back(std::move(dataset.trainable[i]));
+  }
+  dataset = std::move(train);
+  return eval;
 }
 
 std::vector<model::PackedRow> pack_rows(const TokenDataset& dataset, std::int64_t seq_len, bool packing) {

@@ -31,6 +31,11 @@ sdk::Result<TokenDataset> load_token_jsonl(const std::filesystem::path& file, st
 // rows. Rows carry masks only when the dataset has them.
 std::vector<model::PackedRow> pack_rows(const TokenDataset& dataset, std::int64_t seq_len, bool packing);
 
+// Moves round(fraction * documents) of `dataset`'s documents (at least one), chosen by a seeded
+// shuffle, into the returned dataset, for evaluation; the rest keep their order. Refused when
+// fewer than two documents would leave no training data.
+sdk::Result<TokenDataset> hold_out_documents(TokenDataset& dataset, double fraction, std::uint64_t seed);
+
 // Row order for an epoch: a Fisher-Yates shuffle driven by splitmix64, identical on every platform.
 std::vector<std::size_t> epoch_order(std::size_t row_count, std::uint64_t seed, std::int64_t epoch, bool shuffle);
 

@@ -20,7 +20,11 @@ const sdk::OptionSchema& data_section_schema() {
   static const sdk::OptionSchema schema = [] {
     sdk::OptionSchema s;
     s.add_string("train", "", "training data file, relative to this file").make_required();
-    s.add_string("eval", "", "evaluation data file (empty: none)");
+    s.add_string("eval", "", "evaluation data file (empty: none, or eval_split)");
+    s.add_float("eval_split", 0.0,
+                "without an eval file: this fraction of the training documents is held out for evaluation "
+                "(chosen by training.seed)")
+        .range(0.0, 0.5);
     s.add_enum("format", "auto", {"auto", "tokens", "text", "jsonl", "instruction", "chat"},
                "tokens: {\"input_ids\"} JSONL; text: blank-line separated; jsonl: {\"text\"}; instruction: "
                "prompt/completion or Alpaca; chat: {\"messages\"}; auto: by extension and first record");
@@ -29,6 +33,9 @@ const sdk::OptionSchema& data_section_schema() {
     s.add_int("seq_len", 512, "tokens per training sequence").range(8, 1 << 20);
     s.add_bool("packing", true, "pack several documents per sequence (attention never crosses documents)");
     s.add_bool("shuffle", true, "shuffle examples each epoch (seeded by training.seed)");
+    s.add_bool("tokenized_cache", true,
+               "keep a tokenized copy of text data ($FTHOST_CACHE_DIR, else ~/.cache/fthost) so later runs skip "
+               "tokenizing");
     s.add_bool("skip_bad_lines", false, "skip malformed JSONL lines (counted) instead of stopping (text formats)");
     return s;
   }();

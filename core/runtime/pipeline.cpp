@@ -243,6 +243,12 @@ PipelineLoad load_pipeline(const fs::path& file, const std::vector<Override>& ov
     spec.eval_data_path = resolve_relative(file, spec.data.get_string("eval"));
     require_existing_path(document["data"], "eval", spec.eval_data_path, file, load.errors, false);
   }
+  if (!spec.eval_data_path.empty() && spec.data.has("eval_split") && spec.data.get_float("eval_split") > 0.0) {
+    load.errors.push_back(sdk::Error::invalid_input(describe_location(document["data"]["eval_split"], file.string()) +
+                                                    ": data.eval_split holds out training documents for "
+                                                    "evaluation, but data.eval already names an eval file: "
+                                                    "give one of them"));
+  }
   if (spec.output.has("dir") && !spec.output.get_string("dir").empty()) {
     spec.output_dir = resolve_relative(file, spec.output.get_string("dir"));
   }

@@ -10,6 +10,7 @@
 #include "backend/cpu/cpu_backend.hpp"
 #include "data/text_dataset.hpp"
 #include "data/tokenizer.hpp"
+#include "data/token_cache.hpp"
 #include "model/adapter_io.hpp"
 #include "model/model_weights.hpp"
 #include "train/checkpoint.hpp"
@@ -39,7 +40,10 @@ std::map<std::string, std::string> run_settings(const runtime::PipelineSpec& spe
     for (const auto& [key, value] : options->values()) {
       // Logging and evaluation cadence, the run length (checked through total_steps) and the eval
       // file do not change the training losses.
-      if (key == "log_every" || key == "eval_every" || key == "eval" || key == "max_steps" || key == "epochs") continue;
+      if (key == "log_every" || key == "eval_every" || key == "eval" || key == "max_steps" || key == "epochs" ||
+          key == "tokenized_cache") {
+        continue;
+      }
       settings[std::string(section) + "." + key] = sdk::format_option_value(value);
     }
   }
@@ -102,7 +106,7 @@ sdk::Result<bool> attach_adapter(model::Transformer& model, const sdk::AdapterSt
 
 sdk::Result<data::TokenDataset> load_documents(const std::filesystem::path& file, const std::string& format,
                                                const std::filesystem::path& model_folder, std::int64_t vocab_size,
-                                               const data::TextDatasetOptions& options) {
+                                               const data::TextDatasetOptions& options, const TokenCacheUse& cache) {
   const std::filesystem::path tokenizer_file = model_folder / "tokenizer.json";
   std::error_code missing;
   const bool has_tokenizer = std::filesystem::exists(tokenizer_file, missing);
@@ -120,7 +124,31 @@ sdk::Result<data::TokenDataset> load_documents(const std::filesystem::path& file
                                 std::to_string(tokenizer->vocab_size() - 1) + ", the model's vocab_size is " +
                                 std::to_string(vocab_size) + " (config.json)");
   }
-  return data::load_text_dataset(file, format, *tokenizer, options);
+  std::filesystem::path cache_file;
+  if (cache.enabled) {
+    // Everything the tokens depend on; "v1" changes when the tokenizer's behaviour in fthost does.
+    const std::string settings = "fthost-tokens-v1|" + format + "|" + std::to_string(options.skip_bad_lines) + "|" +
+                                 options.chat_template + "|" + options.chat_template_begin + "|" +
+                                 std::to_string(vocab_size);
+    sdk::Result<std::string> key =
+        data::token_cache_key({file, tokenizer_file, model_folder / "tokenizer_config.json"}, settings);
+    if (!key) return key.error();
+    cache_file = cache.folder / (*key + ".tokens");
+    if (std::optional<data::TokenDataset> cached = data::read_token_cache(cache_file)) {
+      if (cache.note != nullptr) *cache.note = "read from the tokenized cache " + cache_file.string();
+      return std::move(*cached);
+    }
+  }
+  sdk::Result<data::TokenDataset> dataset = data::load_text_dataset(file, format, *tokenizer, options);
+  if (dataset && cache.enabled) {
+    // The cache only saves time: a run does not fail because it cannot write one.
+    sdk::Result<bool> written = data::write_token_cache(cache_file, *dataset);
+    if (cache.note != nullptr) {
+      *cache.note = written ? "tokenized and cached in " + cache_file.string()
+                            : "tokenized (not cached: " + written.error().message + ")";
+    }
+  }
+  return dataset;
 }
 
 sdk::Result<EvalResult> evaluate_documents(model::Transformer& model, const data::TokenDataset& dataset,
@@ -221,15 +249,30 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   text_options.skip_bad_lines = spec.data.get_bool("skip_bad_lines");
   text_options.chat_template = spec.data.get_string("chat_template");
   const std::string& format = spec.data.get_string("format");
+  std::string cache_note;
+  const TokenCacheUse cache{spec.data.get_bool("tokenized_cache"), data::default_token_cache_folder(), &cache_note};
   sdk::Result<data::TokenDataset> dataset =
-      load_documents(spec.train_data_path, format, spec.model_path, model.config().vocab_size, text_options);
+      load_documents(spec.train_data_path, format, spec.model_path, model.config().vocab_size, text_options, cache);
   if (!dataset) return dataset.error();
+  if (!cache_note.empty() && observer.info) observer.info("data: " + spec.train_data_path.string() + " " + cache_note);
   std::optional<data::TokenDataset> eval_dataset;
   if (!spec.eval_data_path.empty()) {
     sdk::Result<data::TokenDataset> loaded_eval =
-        load_documents(spec.eval_data_path, format, spec.model_path, model.config().vocab_size, text_options);
+        load_documents(spec.eval_data_path, format, spec.model_path, model.config().vocab_size, text_options,
+                       TokenCacheUse{cache.enabled, cache.folder, nullptr});
     if (!loaded_eval) return loaded_eval.error();
     eval_dataset = std::move(*loaded_eval);
+  }
+  const double eval_split = spec.data.get_float("eval_split");
+  if (eval_split > 0.0) {
+    sdk::Result<data::TokenDataset> held_out = hold_out_documents(*dataset, eval_split,
+                                                                  static_cast<std::uint64_t>(spec.training.get_int("seed")));
+    if (!held_out) return Error{held_out.error().category, spec.train_data_path.string() + ": " + held_out.error().message};
+    if (observer.info) {
+      observer.info("data: " + std::to_string(held_out->documents.size()) + " of the training documents held out for " +
+                    "evaluation (data.eval_split " + sdk::format_option_value(spec.data.values().at("eval_split")) + ")");
+    }
+    eval_dataset = std::move(*held_out);
   }
   if (dataset->skipped_lines > 0 && observer.info) {
     observer.info("data: skipped " + std::to_string(dataset->skipped_lines) + " malformed lines (data.skip_bad_lines)");
@@ -312,7 +355,8 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   std::optional<std::filesystem::path> last_checkpoint = resume_from;
   auto evaluate = [&](std::int64_t step) -> sdk::Result<bool> {
     if (!eval_dataset) return false;
-    sdk::Result<EvalResult> result = evaluate_documents(model, *eval_dataset, spec.eval_data_path, seq_len, micro_batch_size);
+    const std::filesystem::path& eval_source = spec.eval_data_path.empty() ? spec.train_data_path : spec.eval_data_path;
+    sdk::Result<EvalResult> result = evaluate_documents(model, *eval_dataset, eval_source, seq_len, micro_batch_size);
     if (!result) return result.error();
     summary.eval = *result;
     metrics->write_eval(step, result->loss, result->perplexity, result->predictions);

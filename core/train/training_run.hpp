@@ -55,11 +55,19 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
 sdk::Result<bool> attach_adapter(model::Transformer& model, const sdk::AdapterStrategy& strategy,
                                  const std::string& plugin, const std::string& base_model);
 
+// Whether and where load_documents keeps tokenized copies of text data (data/token_cache.hpp).
+struct TokenCacheUse {
+  bool enabled = false;
+  std::filesystem::path folder;
+  std::string* note = nullptr;  // when set: what happened ("read from the tokenized cache ...")
+};
+
 // Documents of a data file: token JSONL as it is, any text format (data.format) tokenized with
 // model_folder/tokenizer.json. Ids must fit the model's vocabulary.
 sdk::Result<data::TokenDataset> load_documents(const std::filesystem::path& file, const std::string& format,
                                                const std::filesystem::path& model_folder, std::int64_t vocab_size,
-                                               const data::TextDatasetOptions& options);
+                                               const data::TextDatasetOptions& options,
+                                               const TokenCacheUse& cache = {});
 
 // Mean token loss of `model` over every document (each its own attention span; predictions never
 // cross documents), packed into rows of seq_len. `file` names the data in errors.

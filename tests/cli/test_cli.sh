@@ -94,6 +94,7 @@ expect_contains "$err" "cannot read pipeline 'no/such/pipeline.yaml': no such fi
 # run: validate, plan, train, save; then eval the saved model.
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+export FTHOST_CACHE_DIR="$scratch/cache"  # tokenized copies of text data go here, not to ~/.cache
 run_fthost init-model --config tests/fixtures/pipeline/model/config.json --out "$scratch/base" --seed 3
 expect_rc 0 "init-model"
 expect_contains "$out" "wrote $scratch/base: llama" "init-model reports what it wrote"
@@ -158,6 +159,7 @@ expect_rc 0 "the quickstart pipeline trains"
 expect_contains "$out" "data: 400 documents" "quickstart reads the bundled text"
 expect_contains "$out" "eval at step 3: loss" "quickstart evaluates on the eval split"
 expect_contains "$out" "report: $scratch/quickstart/report.html" "the run names its report"
+expect_contains "$out" "data/quickstart/train.txt tokenized and cached in $FTHOST_CACHE_DIR/tokenized/" "the text is cached"
 checks=$((checks + 1))
 if ! grep -q "<polyline" "$scratch/quickstart/report.html" || ! grep -q "training.learning_rate" "$scratch/quickstart/report.html"; then
   echo "FAIL [report]: report.html lacks the loss curve or the settings"; failures=$((failures + 1))
@@ -178,16 +180,30 @@ if command -v script >/dev/null; then
   expect_contains "$bar" "tok/s  ETA 0:0" "the bar shows speed and ETA"
   expect_contains "$bar" $'\r\033[K' "the bar is redrawn in place"
   expect_contains "$bar" "step 3/3  loss" "log lines still appear"
+  expect_contains "$bar" "data/quickstart/train.txt read from the tokenized cache" "a second run reads the cache"
 fi
+# The bundled pretrained model: loads and knows its stories (a random model's loss is ~6.6 = ln 767;
+# the pretraining ended near 0.96), and the quickstart pipeline fine-tunes it as it is.
+head -c 20000 data/pretrain/stories.txt | sed '$d' >"$scratch/stories.txt"
+run_fthost eval --model models/tiny-llama --data "$scratch/stories.txt" --seq-len 128 --json
+expect_rc 0 "eval of the bundled model"
+checks=$((checks + 1))
+if ! python3 -c "import json, sys; sys.exit(0 if json.loads(sys.argv[1])['loss'] < 1.5 else 1)" "$out"; then
+  echo "FAIL [bundled model]: its loss on its own stories is not below 1.5: $out"; failures=$((failures + 1))
+fi
+run_fthost validate configs/quickstart.yaml
+expect_rc 0 "the quickstart pipeline validates with the bundled model"
 # Text data without a tokenizer is refused at validation, naming the missing file.
 run_fthost validate configs/quickstart.yaml model.path="$scratch/base"
 expect_rc 2 "text data, model without tokenizer.json"
 expect_contains "$err" "$scratch/base/tokenizer.json does not exist" "missing tokenizer named"
 
 # Malformed model folders: one line naming the file, exit code 2.
-run_fthost run configs/quickstart.yaml
+mkdir -p "$scratch/no-weights"
+cp models/tiny-llama/config.json models/tiny-llama/tokenizer.json "$scratch/no-weights/"
+run_fthost run configs/quickstart.yaml model.path="$scratch/no-weights" output.dir="$scratch/no-weights-run"
 expect_rc 2 "run on a folder without weights"
-expect_contains "$err" "fthost: error: models/tiny-llama: has neither model.safetensors nor model.safetensors.index.json" "missing weights"
+expect_contains "$err" "fthost: error: $scratch/no-weights: has neither model.safetensors nor model.safetensors.index.json" "missing weights"
 mkdir -p "$scratch/bad"
 printf '{"model_type": "mamba"}' >"$scratch/bad/config.json"
 run_fthost eval --model "$scratch/bad" --data tests/fixtures/pipeline/train.jsonl

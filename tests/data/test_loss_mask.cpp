@@ -1,6 +1,8 @@
 // Loss masks through packing and batches: the target of position t is ignored when token t+1 is
 // not trainable, and pack_rows cuts masks with their documents.
 
+#include <algorithm>
+
 #include <doctest/doctest.h>
 
 #include "data/token_dataset.hpp"
@@ -48,4 +50,38 @@ TEST_CASE("pack_rows cuts masks with their documents and batches keep them") {
   dataset.trainable.clear();  // no masks: rows carry none
   auto unmasked = fthost::data::pack_rows(dataset, 4, true);
   CHECK(unmasked[1].trainable.empty());
+}
+
+TEST_CASE("hold_out_documents: a seeded fraction moves to evaluation, masks go with their documents") {
+  fthost::data::TokenDataset dataset;
+  for (std::int32_t i = 0; i < 20; ++i) {
+    dataset.documents.push_back({i, i, i});
+    dataset.trainable.push_back({1, 0, static_cast<std::uint8_t>(i % 2)});
+    dataset.token_count += 3;
+  }
+  fthost::data::TokenDataset copy = dataset;
+  auto eval = fthost::data::hold_out_documents(dataset, 0.1, 7);
+  REQUIRE(eval.ok());
+  CHECK(eval->documents.size() == 2);
+  CHECK(dataset.documents.size() == 18);
+  CHECK(eval->token_count == 6);
+  CHECK(dataset.token_count == 54);
+  std::vector<std::int32_t> seen;
+  for (const auto* part : {&dataset, &*eval}) {
+    REQUIRE(part->trainable.size() == part->documents.size());
+    for (std::size_t i = 0; i < part->documents.size(); ++i) {
+      const std::int32_t id = part->documents[i][0];
+      seen.push_back(id);
+      CHECK(part->trainable[i][2] == id % 2);  // the mask travelled with its document
+    }
+  }
+  std::sort(seen.begin(), seen.end());
+  for (std::int32_t i = 0; i < 20; ++i) CHECK(seen[static_cast<std::size_t>(i)] == i);
+  // the same seed holds out the same documents; another seed (almost surely) others
+  auto again = fthost::data::hold_out_documents(copy, 0.1, 7);
+  REQUIRE(again.ok());
+  CHECK(again->documents == eval->documents);
+  fthost::data::TokenDataset one;
+  one.documents.push_back({1, 2});
+  CHECK_FALSE(fthost::data::hold_out_documents(one, 0.5, 1).ok());
 }
