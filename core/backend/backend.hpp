@@ -49,6 +49,10 @@ class Backend {
   virtual void add_inplace(const Tensor& accumulator, const Tensor& value) = 0;  // accumulator += value
   virtual void scale_inplace(const Tensor& tensor, float factor) = 0;
   virtual void add_scaled(const Tensor& accumulator, const Tensor& value, float factor) = 0;  // acc += factor * value
+  // Rounds f32 values in place to the nearest value of a 16-bit float type (bf16 or f16), ties to
+  // even, as a GPU's conversion does: the tensor then holds exactly what 16-bit storage would hold.
+  // f16: beyond its range -> +-inf, below -> its subnormals or +-0. NaN stays NaN.
+  virtual void round_to(const Tensor& tensor, DType dtype) = 0;
   // out = inp * keep / (1 - probability) with keep[i] = counter_uniform(seed, i) >= probability
   // (backend/counter_random.hpp): every device draws the same mask for a seed. out may alias inp.
   virtual void dropout(const Tensor& out, const Tensor& inp, float probability, std::uint64_t seed) = 0;

@@ -1,5 +1,6 @@
 #include "precision_strategy.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string_view>
 
@@ -8,16 +9,6 @@
 
 namespace fthost::plugins {
 namespace {
-
-// Everything this plugin validates but cannot do yet: fp32 needs no behaviour of its own, while
-// bf16 and fp16 need casts, master weights and (fp16) the loss scaler in a training loop that does
-// not exist yet. Delete this helper when mixed precision trains.
-sdk::Errors precision_behaviour_not_implemented(std::string_view dtype_name) {
-  if (dtype_name == "fp32") return {};
-  return {sdk::Error::not_implemented(
-      std::string(dtype_name) +
-      " mixed precision is not implemented yet (validation only in this build); dtype: fp32 works")};
-}
 
 }  // namespace
 
@@ -65,8 +56,53 @@ sdk::Errors MixedPrecisionStrategy::check(const sdk::PipelineFacts& /*facts*/) c
                                                " is below min_loss_scale (" + format_decimal(min_loss_scale_) +
                                                "): raise initial_scale_power"));
   }
-  for (sdk::Error& missing : precision_behaviour_not_implemented(dtype_name_)) errors.push_back(std::move(missing));
   return errors;
+}
+
+sdk::LossScaleState MixedPrecisionStrategy::initial_loss_scale_state() const {
+  sdk::LossScaleState state;
+  state.scale = initial_loss_scale();
+  state.hysteresis = hysteresis_;
+  return state;
+}
+
+// DeepSpeed's DynamicLossScaler.update_scale (deepspeed/runtime/fp16/loss_scaler.py), which the
+// ZeRO optimizers use:
+//   overflow: with hysteresis left (> 1) only the hysteresis drops; otherwise the scale halves,
+//             never below min_loss_scale (an overflow already at the floor stops the run);
+//   clean:    the scale doubles when (iteration - last_overflow_iteration - 1) is a positive
+//             multiple of loss_scale_window, refilling the hysteresis (consecutive_hysteresis
+//             refills it after every clean step instead).
+sdk::Result<sdk::LossScaleState> MixedPrecisionStrategy::update_loss_scale(const sdk::LossScaleState& state,
+                                                                           bool overflow) const {
+  sdk::LossScaleState next = state;
+  if (!dynamic_loss_scale()) {
+    ++next.iteration;
+    if (overflow) next.last_overflow_iteration = state.iteration;
+    return next;
+  }
+  if (overflow) {
+    if (hysteresis_ == 1 || state.hysteresis == 1) {
+      if (state.scale == min_loss_scale_) {
+        return sdk::Error::invalid_input("fp16 gradients overflowed at the minimum loss scale (min_loss_scale " +
+                                         format_whole_or_decimal(min_loss_scale_) +
+                                         "): the run cannot continue; lower min_loss_scale, or train in bf16");
+      }
+      next.scale = std::max(state.scale / 2.0, min_loss_scale_);
+    } else {
+      next.hysteresis = state.hysteresis - 1;
+    }
+    next.last_overflow_iteration = state.iteration;
+  } else {
+    if (consecutive_hysteresis_) next.hysteresis = hysteresis_;
+    const std::int64_t stable_interval = state.iteration - state.last_overflow_iteration - 1;
+    if (stable_interval > 0 && stable_interval % loss_scale_window_ == 0) {
+      if (!consecutive_hysteresis_) next.hysteresis = hysteresis_;
+      next.scale = state.scale * 2.0;
+    }
+  }
+  ++next.iteration;
+  return next;
 }
 
 std::vector<std::string> MixedPrecisionStrategy::describe_plan(const sdk::PipelineFacts& /*facts*/) const {

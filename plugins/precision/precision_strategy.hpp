@@ -27,6 +27,11 @@ class MixedPrecisionStrategy final : public sdk::PrecisionStrategy {
   sdk::Errors check(const sdk::PipelineFacts& facts) const override;
   std::vector<std::string> describe_plan(const sdk::PipelineFacts& facts) const override;
 
+  sdk::LossScaleState initial_loss_scale_state() const override;
+  // DeepSpeed's DynamicLossScaler.update_scale (see the comment in the source for the rules); a
+  // static or absent scale never changes.
+  sdk::Result<sdk::LossScaleState> update_loss_scale(const sdk::LossScaleState& state, bool overflow) const override;
+
   // fp16 with loss_scale 0: the scale starts at 2^initial_scale_power and adapts to overflows.
   bool dynamic_loss_scale() const { return scales_loss() && loss_scale_ == 0.0; }
   // The scale of the first step: 2^initial_scale_power when dynamic, loss_scale when static, 1 without scaling.

@@ -1,8 +1,11 @@
 // Memory and elementwise ops: fill, copy, transfers, add, scale, sum_of_squares, column blocks.
 
+#include <bit>
+#include <cmath>
 #include <random>
 #include <stdexcept>
 
+#include "backend/float16.hpp"
 #include "backend_test_support.hpp"
 
 namespace fthost::backend {
@@ -104,3 +107,55 @@ TEST_CASE("copy_columns and accumulate_columns move blocks of a fused [N, 3C] ma
 
 }  // namespace
 }  // namespace fthost::backend
+
+TEST_CASE("round_to: bf16 and f16 round to nearest, ties to even, as GPU conversions do") {
+  using fthost::backend::round_to_bf16;
+  using fthost::backend::round_to_f16;
+  // bf16: spacing 2^-7 at 1
+  CHECK(round_to_bf16(1.0f) == 1.0f);
+  CHECK(round_to_bf16(1.0f + 0x1.0p-8f) == 1.0f);                       // tie -> even (1.0)
+  CHECK(round_to_bf16(1.0f + 3 * 0x1.0p-8f) == 1.0f + 0x1.0p-6f);      // tie -> even (mantissa 2)
+  CHECK(round_to_bf16(1.0f + 0x1.0p-8f + 0x1.0p-20f) == 1.0f + 0x1.0p-7f);  // above the tie -> up
+  CHECK((std::bit_cast<std::uint32_t>(round_to_bf16(-3.0e38f)) & 0xFFFFu) == 0u);  // a bf16 value
+  CHECK(std::abs(round_to_bf16(-3.0e38f) + 3.0e38f) <= 0x1.0p120f);                // within half a bf16 ulp (2^121)
+  CHECK(std::isinf(round_to_bf16(3.4e38f)));                            // past bf16's largest -> inf
+  CHECK(std::isnan(round_to_bf16(NAN)));
+  // f16: max 65504, spacing 2^-10 at 1, subnormals 2^-24
+  CHECK(round_to_f16(65504.0f) == 65504.0f);
+  CHECK(round_to_f16(65519.0f) == 65504.0f);
+  CHECK(std::isinf(round_to_f16(65520.0f)));
+  CHECK(round_to_f16(-1.0e6f) == -INFINITY);
+  CHECK(round_to_f16(1.0f + 0x1.0p-11f) == 1.0f);
+  CHECK(round_to_f16(1.0f + 3 * 0x1.0p-11f) == 1.0f + 0x1.0p-9f);
+  CHECK(round_to_f16(0x1.0p-25f) == 0.0f);                              // tie between 0 and 2^-24 -> 0
+  CHECK(round_to_f16(3 * 0x1.0p-25f) == 0x1.0p-23f);                   // tie -> even subnormal
+  CHECK(round_to_f16(0x1.0p-14f) == 0x1.0p-14f);                       // smallest normal
+#if defined(__FLT16_MAX__)
+  // The compiler's own _Float16 conversion (IEEE, ties to even) over a sweep of magnitudes.
+  std::uint64_t state = 1;
+  for (int i = 0; i < 200000; ++i) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    const float value = std::ldexp(static_cast<float>(static_cast<std::int32_t>(state >> 32)) / 2147483648.0f,
+                                   static_cast<int>((state >> 8) % 48) - 30);
+    CAPTURE(value);
+    REQUIRE(round_to_f16(value) == static_cast<float>(static_cast<_Float16>(value)));
+  }
+#endif
+  // The backend op applies the same rounding to every element.
+  auto backend = fthost::backend::make_cpu_backend();
+  auto tensor = backend->empty(fthost::backend::DType::f32, {3});
+  const float values[3] = {1.0f + 3 * 0x1.0p-8f, 70000.0f, 0x1.0p-26f};
+  backend->upload(tensor, values);
+  backend->round_to(tensor, fthost::backend::DType::bf16);
+  float out[3];
+  backend->download(out, tensor);
+  CHECK(out[0] == 1.0f + 0x1.0p-6f);
+  CHECK(out[1] == round_to_bf16(70000.0f));
+  CHECK(out[2] == 0x1.0p-26f);
+  backend->upload(tensor, values);
+  backend->round_to(tensor, fthost::backend::DType::f16);
+  backend->download(out, tensor);
+  CHECK(std::isinf(out[1]));
+  CHECK(out[2] == 0.0f);
+  CHECK_THROWS_AS(backend->round_to(tensor, fthost::backend::DType::i8), std::logic_error);
+}

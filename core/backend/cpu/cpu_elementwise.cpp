@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "backend/counter_random.hpp"
+#include "backend/float16.hpp"
 #include "backend/cpu/cpu_backend_impl.hpp"
 #include "backend/cpu/cpu_loops.hpp"
 #include "backend/op_checks.hpp"
@@ -86,6 +89,21 @@ void CpuBackend::dropout(const Tensor& out, const Tensor& inp, float probability
   for (std::int64_t i = 0; i < elements; ++i) {
     const bool keep = counter_uniform(seed, static_cast<std::uint64_t>(i)) >= probability;
     o[i] = keep ? x[i] * keep_scale : 0.0f;
+  }
+}
+
+void CpuBackend::round_to(const Tensor& tensor, DType dtype) {
+  const std::int64_t elements = checks::unary_f32(device(), tensor, "round_to");
+  if (dtype != DType::bf16 && dtype != DType::f16) {
+    throw std::logic_error("round_to: " + std::string(sdk::to_string(dtype)) + " is not a 16-bit float type");
+  }
+  float* data = tensor.f32();
+  if (dtype == DType::bf16) {
+#pragma omp parallel for simd schedule(static)
+    for (std::int64_t i = 0; i < elements; ++i) data[i] = round_to_bf16(data[i]);
+  } else {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < elements; ++i) data[i] = round_to_f16(data[i]);
   }
 }
 

@@ -72,6 +72,15 @@ class Strategy {
   virtual std::vector<std::string> describe_plan(const PipelineFacts& facts) const = 0;
 };
 
+// The loss scaler's state between optimizer steps. The host keeps it (and checkpoints it); the
+// strategy decides how it moves. Field meanings follow DeepSpeed's DynamicLossScaler.
+struct LossScaleState {
+  double scale = 1.0;
+  std::int64_t iteration = 0;                // optimizer steps attempted, skipped ones included
+  std::int64_t last_overflow_iteration = -1;
+  std::int64_t hysteresis = 1;               // overflows still tolerated before the scale halves
+};
+
 // In which dtype the step computes, keeps master weights and optimizer state, and whether the loss
 // is scaled.
 class PrecisionStrategy : public Strategy {
@@ -80,6 +89,13 @@ class PrecisionStrategy : public Strategy {
   virtual DType compute_dtype() const = 0;
   virtual DType master_weight_dtype() const = 0;
   virtual bool scales_loss() const = 0;
+
+  // The scaler before the first step (scale 1 when the loss is not scaled).
+  virtual LossScaleState initial_loss_scale_state() const = 0;
+  // The state after a step whose gradients did (`overflow`: an inf or NaN) or did not overflow;
+  // the host skips an overflowed step (no update, no schedule advance). An error stops the run
+  // (DeepSpeed: an overflow at the minimum scale).
+  virtual Result<LossScaleState> update_loss_scale(const LossScaleState& state, bool overflow) const = 0;
 };
 
 // How frozen base weights are stored and multiplied.
