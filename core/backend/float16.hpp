@@ -22,19 +22,40 @@ inline float bf16_bits_to_float(std::uint16_t bits) { return std::bit_cast<float
 
 inline float round_to_bf16(float value) { return bf16_bits_to_float(float_to_bf16_bits(value)); }
 
-// IEEE binary16, ties to even, through the exact f32 arithmetic of the rounding step.
-inline float round_to_f16(float value) {
-  if (std::isnan(value) || std::isinf(value) || value == 0.0f) return value;
-  const float magnitude = std::fabs(value);
-  if (magnitude >= 65520.0f) return std::copysign(INFINITY, value);  // halfway above 65504 rounds up to inf
-  int exponent = 0;
-  std::frexp(magnitude, &exponent);  // magnitude = m * 2^exponent, m in [0.5, 1)
-  // The spacing of half values near `magnitude`: 2^(exponent - 11) for normals, 2^-24 below 2^-14.
-  const int spacing_exponent = std::max(exponent - 11, -24);
-  const float spacing = std::ldexp(1.0f, spacing_exponent);
-  // nearbyint rounds ties to even under the default rounding mode; the quotient is exact.
-  const float rounded = std::nearbyint(magnitude / spacing) * spacing;
-  return std::copysign(rounded, value);
+// IEEE binary16 bits, ties to even (Giesen's float_to_half_fast3_rtne: integer rounding for
+// normals, one f32 addition that the FPU rounds for subnormals). NaN -> quiet NaN.
+inline std::uint16_t float_to_f16_bits(float value) {
+  std::uint32_t bits = std::bit_cast<std::uint32_t>(value);
+  const std::uint32_t sign = bits & 0x80000000u;
+  bits ^= sign;
+  std::uint32_t half = 0;
+  if (bits >= 0x47800000u) {            // |value| >= 2^16, inf or NaN
+    half = bits > 0x7F800000u ? 0x7E00u : 0x7C00u;
+  } else if (bits < 0x38800000u) {      // below the smallest normal half, 2^-14
+    // Adding 0.5 aligns the value's bits so the FPU's own round-to-nearest-even picks the subnormal.
+    const float aligned = std::bit_cast<float>(bits) + 0.5f;
+    half = std::bit_cast<std::uint32_t>(aligned) - 0x3F000000u;
+  } else {
+    const std::uint32_t mantissa_odd = (bits >> 13) & 1u;
+    bits += 0xC8000FFFu;                // rebias the exponent (15 - 127 << 23) plus the rounding bias
+    bits += mantissa_odd;
+    half = bits >> 13;                  // a carry out of the mantissa rounds up to the next exponent (or inf)
+  }
+  return static_cast<std::uint16_t>(half | (sign >> 16));
 }
+
+inline float f16_bits_to_float(std::uint16_t half) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(half & 0x8000u) << 16;
+  const std::uint32_t exponent = (half >> 10) & 0x1Fu;
+  const std::uint32_t mantissa = half & 0x3FFu;
+  if (exponent == 0) {
+    const float magnitude = static_cast<float>(mantissa) * 0x1.0p-24f;  // zero or subnormal, exact
+    return sign != 0 ? -magnitude : magnitude;
+  }
+  if (exponent == 31) return std::bit_cast<float>(sign | 0x7F800000u | (mantissa << 13));
+  return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
+}
+
+inline float round_to_f16(float value) { return f16_bits_to_float(float_to_f16_bits(value)); }
 
 }  // namespace fthost::backend

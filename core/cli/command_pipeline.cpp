@@ -164,6 +164,12 @@ int run_run_command(const Arguments& arguments) {
                     static_cast<double>(record.memory.current_bytes) / 1048576.0,
                     static_cast<double>(record.memory.peak_bytes) / 1048576.0);
       log_line = text;
+      if (record.loss_scale != 1.0) log_line += "  scale " + std::to_string(static_cast<long long>(record.loss_scale));
+    }
+    if (record.skipped) {
+      log_line = "step " + std::to_string(record.step) + "/" + std::to_string(total_steps) +
+                 " skipped: fp16 gradients overflowed at loss scale " +
+                 std::to_string(static_cast<long long>(record.loss_scale)) + " (no update; the scaler adapts)";
     }
     progress.step(record, total_steps, log_line);
   };

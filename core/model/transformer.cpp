@@ -35,10 +35,30 @@ const std::string& Transformer::head_weight_name() const {
   return config_.architecture == Architecture::llama ? llama_tied : gpt2_tied;
 }
 
-Tensor Transformer::weight(const std::string& name) const { return parameters_.get(name); }
+Tensor Transformer::weight(const std::string& name) const {
+  return compute_parameters_ ? compute_parameters_->get(name) : parameters_.get(name);
+}
 
 Tensor Transformer::optional_weight(const std::string& name) const {
-  return layout_.find(name) != nullptr ? parameters_.get(name) : Tensor{};
+  return layout_.find(name) != nullptr ? weight(name) : Tensor{};
+}
+
+void Transformer::set_compute_dtype(DType dtype) {
+  if (dtype != DType::f32 && dtype != DType::bf16 && dtype != DType::f16) {
+    throw std::invalid_argument("compute dtype " + std::string(sdk::to_string(dtype)) + " is not f32, bf16 or f16");
+  }
+  compute_dtype_ = dtype;
+  compute_parameters_.reset();
+  if (dtype != DType::f32) {
+    compute_parameters_ = std::make_unique<ParameterSet>(layout_, backend_);
+    refresh_compute_weights();
+  }
+}
+
+void Transformer::refresh_compute_weights() {
+  if (!compute_parameters_) return;
+  backend_.copy(compute_parameters_->buffer(), parameters_.buffer());
+  backend_.round_to(compute_parameters_->buffer(), compute_dtype_);
 }
 
 Tensor Transformer::gradient(const std::string& name) const {
@@ -64,6 +84,7 @@ void Transformer::attach_adapters(std::unique_ptr<SiteAdapters> adapters) {
 void Transformer::project(const std::string& site, const Tensor& out, const Tensor& inp) {
   backend_.linear_forward(out, inp, weight(site + ".weight"), optional_weight(site + ".bias"));
   if (adapters_) adapters_->forward(site, inp, out);
+  store(out);
 }
 
 void Transformer::project_backward(const std::string& site, const Tensor& dinp, const Tensor& dout, const Tensor& inp) {
@@ -168,11 +189,12 @@ void Transformer::forward_embeddings(const Batch& batch) {
   Tensor ids = batch.input_ids.reshape({N});
   if (config_.architecture == Architecture::llama) {
     backend_.embedding_forward(buffers_->residual[0], ids, weight("model.embed_tokens.weight"));
-    return;
+    return;  // rows of a 16-bit weight copy: already 16-bit values
   }
   backend_.embedding_forward(buffers_->residual[0], ids, weight("transformer.wte.weight"));
   backend_.embedding_forward(buffers_->positions_embedded, batch.positions.reshape({N}), weight("transformer.wpe.weight"));
   backend_.add_inplace(buffers_->residual[0], buffers_->positions_embedded);
+  store(buffers_->residual[0]);
 }
 
 void Transformer::backward_embeddings(const Batch& batch) {
@@ -196,6 +218,7 @@ void Transformer::forward_final_norm() {
     backend_.layernorm_forward(buffers_->final_out, buffers_->final_mean, buffers_->final_rstd, last,
                                weight("transformer.ln_f.weight"), weight("transformer.ln_f.bias"), eps);
   }
+  store(buffers_->final_out);
 }
 
 void Transformer::backward_final_norm() {
@@ -209,6 +232,7 @@ void Transformer::backward_final_norm() {
                                 gradient("transformer.ln_f.bias"), buffers_->d_final, last,
                                 weight("transformer.ln_f.weight"), buffers_->final_mean, buffers_->final_rstd);
   }
+  store(buffers_->d_residual);
 }
 
 double Transformer::head_loss(const Batch& batch, bool with_gradients, float gradient_scale) {
@@ -225,12 +249,14 @@ double Transformer::head_loss(const Batch& batch, bool with_gradients, float gra
     Tensor logits = buffers_->logits_chunk.rows(0, count);
     Tensor chunk_losses = buffers_->losses_chunk.rows(0, count);
     backend_.linear_forward(logits, hidden, head, Tensor{});
+    store(logits);  // 16-bit logits; the loss itself is computed in f32 (as transformers upcasts them)
     backend_.cross_entropy_rows(chunk_losses, logits, targets.rows(first, count),
                                 with_gradients ? gradient_scale : 0.0f);
     backend_.download(losses.data(), chunk_losses);
     for (std::int64_t i = 0; i < count; ++i) loss_sum += static_cast<double>(losses[static_cast<std::size_t>(i)]);
     if (with_gradients) {
       // `logits` now holds d(loss)/d(logits) for these rows.
+      store(logits);
       backend_.linear_backward(buffers_->d_final.rows(first, count), d_head, Tensor{}, logits, hidden, head);
     }
   }
@@ -253,6 +279,7 @@ double Transformer::forward_backward(const Batch& batch, const Gradients& gradie
   forward_final_norm();
   double loss = head_loss(batch, gradients.any(), gradient_scale);
   if (!gradients.any()) return loss;
+  store(buffers_->d_final);
 
   backward_final_norm();
   for (std::int64_t layer = config_.num_layers - 1; layer >= 0; --layer) {
@@ -285,6 +312,7 @@ Tensor Transformer::logits(const Batch& batch) {
   forward_final_norm();
   Tensor out = backend_.empty(DType::f32, {batch.rows(), config_.vocab_size});
   backend_.linear_forward(out, buffers_->final_out, weight(head_weight_name()), Tensor{});
+  store(out);
   return out;
 }
 

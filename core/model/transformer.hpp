@@ -73,6 +73,15 @@ class Transformer {
   // per micro-batch, so a resumed run draws the same masks as the uninterrupted one.
   void set_pass_seed(std::uint64_t seed) { pass_seed_ = seed; }
 
+  // 16-bit compute (bf16 or f16; f32 switches it off): the passes read 16-bit copies of the f32
+  // master weights and round every activation and activation gradient to the 16-bit type, so the
+  // values are exactly those 16-bit storage holds (on the CPU the buffers stay f32; compute
+  // widens to f32 as GPU kernels do). Weight gradients accumulate in f32.
+  void set_compute_dtype(backend::DType dtype);
+  backend::DType compute_dtype() const { return compute_dtype_; }
+  // After the master weights changed (an optimizer step): the 16-bit copies follow.
+  void refresh_compute_weights();
+
   void set_activation_checkpointing(ActivationCheckpointing checkpointing) { checkpointing_ = checkpointing; }
   // Rows of logits formed at a time by the loss; 0 picks ~4M logits per chunk (the default).
   void set_loss_chunk_rows(std::int64_t rows);
@@ -120,6 +129,10 @@ class Transformer {
   backend::Tensor gradient(const std::string& name) const;  // undefined when the weight is frozen
   std::string layer_prefix(std::int64_t layer) const;
   const std::string& head_weight_name() const;
+  // Rounds an activation (or its gradient) to the compute dtype; nothing in f32.
+  void store(const backend::Tensor& tensor) const {
+    if (compute_dtype_ != backend::DType::f32) backend_.round_to(tensor, compute_dtype_);
+  }
 
   ModelConfig config_;
   backend::Backend& backend_;
@@ -133,6 +146,8 @@ class Transformer {
   Gradients gradients_;  // of the pass in progress
   std::uint64_t pass_seed_ = 0;
   KvCache* kv_cache_ = nullptr;
+  backend::DType compute_dtype_ = backend::DType::f32;
+  std::unique_ptr<ParameterSet> compute_parameters_;  // 16-bit copies of the weights (16-bit compute only)
 };
 
 }  // namespace fthost::model

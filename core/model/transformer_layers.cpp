@@ -30,6 +30,7 @@ void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerAct
   if (config_.architecture == Architecture::llama) {
     // attention: x -> rmsnorm -> q, k, v -> rotate q, k -> attend -> o_proj -> + x
     backend_.rmsnorm_forward(saved.norm1_out, saved.norm1_rstd, input, weight(prefix + "input_layernorm.weight"), eps);
+    store(saved.norm1_out);
     project(prefix + "self_attn.q_proj", saved.q, saved.norm1_out);
     project(prefix + "self_attn.k_proj", saved.k, saved.norm1_out);
     project(prefix + "self_attn.v_proj", saved.v, saved.norm1_out);
@@ -37,21 +38,29 @@ void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerAct
     backend_.rotary_inplace(saved.q.reshape({N, config_.num_heads, D}), positions, inv_freq_, RotaryDirection::forward);
     backend_.rotary_inplace(saved.k.reshape({N, config_.num_kv_heads, D}), positions, inv_freq_,
                             RotaryDirection::forward);
+    store(saved.q);
+    store(saved.k);
     if (kv_cache_ != nullptr) {
       attend_with_cache(layer, saved, scale);
     } else {
       backend_.attention_forward(attention_heads, saved.lse, q_heads, k_heads, v_heads, batch.doc_start, scale);
     }
+    store(saved.attention);
     project(prefix + "self_attn.o_proj", saved.residual_mid, saved.attention);
     backend_.add_inplace(saved.residual_mid, input);
+  store(saved.residual_mid);
+    store(saved.residual_mid);
     // MLP: x -> rmsnorm -> silu(gate) * up -> down_proj -> + x
     backend_.rmsnorm_forward(saved.norm2_out, saved.norm2_rstd, saved.residual_mid,
                              weight(prefix + "post_attention_layernorm.weight"), eps);
+    store(saved.norm2_out);
     project(prefix + "mlp.gate_proj", saved.gate_or_fc, saved.norm2_out);
     project(prefix + "mlp.up_proj", saved.up, saved.norm2_out);
     backend_.swiglu_forward(saved.activated, saved.gate_or_fc, saved.up);
+    store(saved.activated);
     project(prefix + "mlp.down_proj", output, saved.activated);
     backend_.add_inplace(output, saved.residual_mid);
+    store(output);
     return;
   }
 
@@ -59,6 +68,7 @@ void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerAct
   const std::int64_t C = config_.hidden_size;
   backend_.layernorm_forward(saved.norm1_out, saved.norm1_mean, saved.norm1_rstd, input, weight(prefix + "ln_1.weight"),
                              weight(prefix + "ln_1.bias"), eps);
+  store(saved.norm1_out);
   project(prefix + "attn.c_attn", saved.qkv, saved.norm1_out);
   backend_.copy_columns(saved.q, saved.qkv, 0);
   backend_.copy_columns(saved.k, saved.qkv, C);
@@ -68,15 +78,20 @@ void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerAct
   } else {
     backend_.attention_forward(attention_heads, saved.lse, q_heads, k_heads, v_heads, batch.doc_start, scale);
   }
+  store(saved.attention);
   project(prefix + "attn.c_proj", saved.residual_mid, saved.attention);
   backend_.add_inplace(saved.residual_mid, input);
+  store(saved.residual_mid);
   // MLP: x -> layernorm -> c_fc -> gelu -> c_proj -> + x
   backend_.layernorm_forward(saved.norm2_out, saved.norm2_mean, saved.norm2_rstd, saved.residual_mid,
                              weight(prefix + "ln_2.weight"), weight(prefix + "ln_2.bias"), eps);
+  store(saved.norm2_out);
   project(prefix + "mlp.c_fc", saved.gate_or_fc, saved.norm2_out);
   backend_.gelu_forward(saved.activated, saved.gate_or_fc);
+  store(saved.activated);
   project(prefix + "mlp.c_proj", output, saved.activated);
   backend_.add_inplace(output, saved.residual_mid);
+  store(output);
 }
 
 void Transformer::attend_with_cache(std::int64_t layer, LayerActivations& saved, float scale) {
@@ -119,17 +134,23 @@ void Transformer::backward_layer(std::int64_t layer, const Batch& batch, LayerAc
     // MLP
     zero(b.d_activated);
     project_backward(prefix + "mlp.down_proj", b.d_activated, b.d_residual, saved.activated);
+    store(b.d_activated);
     zero(b.d_gate_or_fc);
     zero(b.d_up);
     backend_.swiglu_backward(b.d_gate_or_fc, b.d_up, b.d_activated, saved.gate_or_fc, saved.up);
+    store(b.d_gate_or_fc);
+    store(b.d_up);
     zero(b.d_norm_out);
     project_backward(prefix + "mlp.gate_proj", b.d_norm_out, b.d_gate_or_fc, saved.norm2_out);
     project_backward(prefix + "mlp.up_proj", b.d_norm_out, b.d_up, saved.norm2_out);
+    store(b.d_norm_out);
     backend_.rmsnorm_backward(b.d_residual, grad("post_attention_layernorm.weight"), b.d_norm_out, saved.residual_mid,
                               weight(prefix + "post_attention_layernorm.weight"), saved.norm2_rstd);
+    store(b.d_residual);
     // attention
     zero(b.d_attention);
     project_backward(prefix + "self_attn.o_proj", b.d_attention, b.d_residual, saved.attention);
+    store(b.d_attention);
     zero(b.d_q);
     zero(b.d_k);
     zero(b.d_v);
@@ -141,12 +162,17 @@ void Transformer::backward_layer(std::int64_t layer, const Batch& batch, LayerAc
     backend_.rotary_inplace(b.d_q.reshape({N, config_.num_heads, D}), positions, inv_freq_, RotaryDirection::inverse);
     backend_.rotary_inplace(b.d_k.reshape({N, config_.num_kv_heads, D}), positions, inv_freq_,
                             RotaryDirection::inverse);
+    store(b.d_q);
+    store(b.d_k);
+    store(b.d_v);
     zero(b.d_norm_out);
     project_backward(prefix + "self_attn.q_proj", b.d_norm_out, b.d_q, saved.norm1_out);
     project_backward(prefix + "self_attn.k_proj", b.d_norm_out, b.d_k, saved.norm1_out);
     project_backward(prefix + "self_attn.v_proj", b.d_norm_out, b.d_v, saved.norm1_out);
+    store(b.d_norm_out);
     backend_.rmsnorm_backward(b.d_residual, grad("input_layernorm.weight"), b.d_norm_out, input,
                               weight(prefix + "input_layernorm.weight"), saved.norm1_rstd);
+    store(b.d_residual);
     return;
   }
 
@@ -154,15 +180,20 @@ void Transformer::backward_layer(std::int64_t layer, const Batch& batch, LayerAc
   // MLP
   zero(b.d_activated);
   project_backward(prefix + "mlp.c_proj", b.d_activated, b.d_residual, saved.activated);
+  store(b.d_activated);
   zero(b.d_gate_or_fc);
   backend_.gelu_backward(b.d_gate_or_fc, b.d_activated, saved.gate_or_fc);
+  store(b.d_gate_or_fc);
   zero(b.d_norm_out);
   project_backward(prefix + "mlp.c_fc", b.d_norm_out, b.d_gate_or_fc, saved.norm2_out);
+  store(b.d_norm_out);
   backend_.layernorm_backward(b.d_residual, grad("ln_2.weight"), grad("ln_2.bias"), b.d_norm_out, saved.residual_mid,
                               weight(prefix + "ln_2.weight"), saved.norm2_mean, saved.norm2_rstd);
+  store(b.d_residual);
   // attention
   zero(b.d_attention);
   project_backward(prefix + "attn.c_proj", b.d_attention, b.d_residual, saved.attention);
+  store(b.d_attention);
   zero(b.d_q);
   zero(b.d_k);
   zero(b.d_v);
@@ -173,10 +204,13 @@ void Transformer::backward_layer(std::int64_t layer, const Batch& batch, LayerAc
   backend_.accumulate_columns(b.d_qkv, b.d_q, 0);
   backend_.accumulate_columns(b.d_qkv, b.d_k, C);
   backend_.accumulate_columns(b.d_qkv, b.d_v, 2 * C);
+  store(b.d_qkv);
   zero(b.d_norm_out);
   project_backward(prefix + "attn.c_attn", b.d_norm_out, b.d_qkv, saved.norm1_out);
+  store(b.d_norm_out);
   backend_.layernorm_backward(b.d_residual, grad("ln_1.weight"), grad("ln_1.bias"), b.d_norm_out, input,
                               weight(prefix + "ln_1.weight"), saved.norm1_mean, saved.norm1_rstd);
+  store(b.d_residual);
 }
 
 }  // namespace fthost::model

@@ -111,6 +111,10 @@ sdk::Result<fs::path> save_checkpoint(const fs::path& checkpoints_folder, const 
                              {"data_cursor", state.data_position.cursor},
                              {"seed", state.seed},
                              {"total_steps", state.total_steps},
+                             {"loss_scale", {{"scale", state.loss_scale.scale},
+                                             {"iteration", state.loss_scale.iteration},
+                                             {"last_overflow_iteration", state.loss_scale.last_overflow_iteration},
+                                             {"hysteresis", state.loss_scale.hysteresis}}},
                              {"settings", state.settings}};
   std::string text = document.dump(2) + "\n";
   std::span<const std::byte> pieces[] = {std::as_bytes(std::span<const char>(text))};
@@ -172,6 +176,13 @@ sdk::Result<TrainerState> read_trainer_state(const fs::path& checkpoint) {
     state.data_position.cursor = document.at("data_cursor").get<std::size_t>();
     state.seed = document.at("seed").get<std::uint64_t>();
     state.total_steps = document.at("total_steps").get<std::int64_t>();
+    if (document.contains("loss_scale")) {  // absent in checkpoints of f32 runs by older fthost
+      const auto& scaler = document.at("loss_scale");
+      state.loss_scale.scale = scaler.at("scale").get<double>();
+      state.loss_scale.iteration = scaler.at("iteration").get<std::int64_t>();
+      state.loss_scale.last_overflow_iteration = scaler.at("last_overflow_iteration").get<std::int64_t>();
+      state.loss_scale.hysteresis = scaler.at("hysteresis").get<std::int64_t>();
+    }
     state.settings = document.at("settings").get<std::map<std::string, std::string>>();
     return state;
   } catch (const nlohmann::json::exception& failure) {

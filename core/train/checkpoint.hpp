@@ -32,6 +32,7 @@ struct TrainerState {
   // Everything the loss trajectory depends on besides the above, as text ("training.learning_rate":
   // "0.0003", "data.rows_per_epoch": "12", ...): a resume with any of these changed is refused.
   std::map<std::string, std::string> settings;
+  sdk::LossScaleState loss_scale;  // fp16's scaler (scale 1 otherwise)
 };
 
 // Writes checkpoint `state.step` under `checkpoints_folder`, then deletes all but the newest

@@ -45,7 +45,9 @@ void MetricsLog::write_step(const StepRecord& record) {
                          {"memory_current_bytes", record.memory.current_bytes},
                          {"memory_peak_bytes", record.memory.peak_bytes},
                          {"memory_reserved_bytes", record.memory.reserved_bytes},
-                         {"seconds", record.seconds}};
+                         {"seconds", record.seconds},
+                         {"loss_scale", record.loss_scale},
+                         {"skipped", record.skipped}};
   stream_ << line.dump() << '\n' << std::flush;
   tensorboard_.scalar("train/loss", record.step, record.loss);
   tensorboard_.scalar("train/lr", record.step, record.learning_rate);
@@ -53,6 +55,7 @@ void MetricsLog::write_step(const StepRecord& record) {
   tensorboard_.scalar("train/tokens_per_second", record.step,
                       static_cast<double>(record.tokens) / std::max(record.seconds, 1e-9));
   tensorboard_.scalar("memory/peak_mib", record.step, static_cast<double>(record.memory.peak_bytes) / 1048576.0);
+  tensorboard_.scalar("train/loss_scale", record.step, record.loss_scale);
 }
 
 void MetricsLog::write_eval(std::int64_t step, double loss, double perplexity, std::int64_t predictions) {

@@ -4,7 +4,8 @@
 // go to OUTPUT_DIR/tensorboard/ (train/loss, train/lr, train/grad_norm, train/tokens_per_second,
 // memory/peak_mib, eval/loss, eval/perplexity) for `tensorboard --logdir`.
 //   {"step": 10, "loss": 3.21, "lr": 0.0003, "grad_norm": 1.2, "tokens": 2048, "tokens_per_second": 5012.3,
-//    "memory_current_bytes": ..., "memory_peak_bytes": ..., "seconds": 0.41}
+//    "memory_current_bytes": ..., "memory_peak_bytes": ..., "seconds": 0.41,
+//    "loss_scale": 1.0, "skipped": false}   (fp16: the step's loss scale; skipped = overflow, no update)
 //   {"step": 10, "eval_loss": 3.4, "eval_perplexity": 29.9, "eval_predictions": 1277}
 
 #include <cstdint>

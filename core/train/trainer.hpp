@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "backend/allocator.hpp"
+#include "fthost/sdk/strategy.hpp"
 #include "data/token_dataset.hpp"
 #include "model/transformer.hpp"
 #include "train/lr_schedule.hpp"
@@ -20,6 +21,8 @@ struct TrainingSettings {
   double max_grad_norm = 1.0;  // 0 disables clipping
   AdamWSettings adamw;
   std::uint64_t seed = 0;  // train-time randomness (adapter dropout), drawn per step and micro-batch
+  // fp16's loss scaler (and the compute dtype, set on the model); none: f32, no scaling.
+  const sdk::PrecisionStrategy* precision = nullptr;
 };
 
 struct StepRecord {
@@ -31,6 +34,8 @@ struct StepRecord {
   std::int64_t predictions = 0;    // targets that counted towards the loss
   double seconds = 0.0;
   backend::MemoryStats memory;     // after the step
+  double loss_scale = 1.0;         // the scale this step's gradients were computed with
+  bool skipped = false;            // fp16 overflow: no update was made (DeepSpeed skips the step)
 };
 
 // Trains model.trainable_parameters(): the whole model, or only its adapters when attached
@@ -46,11 +51,21 @@ class Trainer {
   AdamW& optimizer() { return optimizer_; }
   model::ParameterSet& gradients() { return gradients_; }
 
+  // Steps attempted (skipped ones included) and the loss scaler's state, for checkpoints and resume.
+  std::int64_t steps_attempted() const { return steps_attempted_; }
+  const sdk::LossScaleState& loss_scale() const { return loss_scale_; }
+  void restore(std::int64_t steps_attempted, const sdk::LossScaleState& loss_scale) {
+    steps_attempted_ = steps_attempted;
+    loss_scale_ = loss_scale;
+  }
+
  private:
   model::Transformer& model_;
   TrainingSettings settings_;
   model::ParameterSet gradients_;
   AdamW optimizer_;
+  std::int64_t steps_attempted_ = 0;
+  sdk::LossScaleState loss_scale_;
 };
 
 }  // namespace fthost::train

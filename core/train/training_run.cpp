@@ -68,9 +68,9 @@ sdk::Result<bool> check_sequence_length(const model::ModelConfig& config, std::i
   return true;
 }
 
-const runtime::ComposedStrategy* find_adapter(const runtime::ComposedPipeline& pipeline) {
+const runtime::ComposedStrategy* find_strategy(const runtime::ComposedPipeline& pipeline, sdk::StrategyKind kind) {
   for (const runtime::ComposedStrategy& composed : pipeline.strategies) {
-    if (composed.strategy && composed.strategy->kind() == sdk::StrategyKind::adapter) return &composed;
+    if (composed.strategy && composed.strategy->kind() == kind) return &composed;
   }
   return nullptr;
 }
@@ -216,7 +216,10 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
 
   // With an adapter the base is frozen: it always comes from model.path, and a checkpoint holds
   // only the adapter. Without one, a checkpoint holds the whole model.
-  const runtime::ComposedStrategy* adapter = find_adapter(pipeline);
+  const runtime::ComposedStrategy* adapter = find_strategy(pipeline, sdk::StrategyKind::adapter);
+  const runtime::ComposedStrategy* precision_choice = find_strategy(pipeline, sdk::StrategyKind::precision);
+  const auto* precision =
+      precision_choice != nullptr ? static_cast<const sdk::PrecisionStrategy*>(precision_choice->strategy.get()) : nullptr;
   std::vector<std::string> ignored;
   sdk::Result<std::unique_ptr<model::Transformer>> loaded =
       model::load_transformer(resume_from && adapter == nullptr ? *resume_from : spec.model_path, backend, &ignored);
@@ -224,6 +227,7 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   model::Transformer& model = **loaded;
   model.set_activation_checkpointing({spec.training.get_bool("activation_checkpointing.enabled"),
                                       spec.training.get_int("activation_checkpointing.every_n_layers")});
+  if (precision != nullptr) model.set_compute_dtype(precision->compute_dtype());
   if (adapter != nullptr) {
     sdk::Result<bool> attached = attach_composed_adapter(model, *adapter, spec.model_path.string());
     if (!attached) return attached.error();
@@ -301,6 +305,7 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   settings.adamw.epsilon = spec.training.get_float("adam_epsilon");
   settings.adamw.weight_decay = spec.training.get_float("weight_decay");
   settings.seed = seed;
+  settings.precision = precision;
   if (observer.info) {
     observer.info("data: " + std::to_string(dataset->documents.size()) + " documents, " +
                   std::to_string(dataset->token_count) + " tokens in " + std::to_string(stream.rows_per_epoch()) +
@@ -341,6 +346,7 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
     if (!restored) return restored.error();
     stream.seek(resumed->data_position);
     first_step = resumed->step;
+    trainer.restore(resumed->step, resumed->loss_scale);
     summary.resumed_from = resume_from;
     if (observer.info) observer.info("resumed from " + resume_from->string() + " at step " + std::to_string(first_step));
   }
@@ -365,7 +371,7 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   };
   auto checkpoint = [&](std::int64_t step) -> sdk::Result<bool> {
     TrainerState state{step, trainer.optimizer().steps_taken(), stream.position(), seed, total_steps,
-                       run_settings(spec, stream.rows_per_epoch())};
+                       run_settings(spec, stream.rows_per_epoch()), trainer.loss_scale()};
     sdk::Result<std::filesystem::path> saved = save_checkpoint(checkpoints, model, trainer.optimizer(), state, keep_last);
     if (!saved) return saved.error();
     last_checkpoint = *saved;

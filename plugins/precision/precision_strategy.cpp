@@ -106,7 +106,7 @@ sdk::Result<sdk::LossScaleState> MixedPrecisionStrategy::update_loss_scale(const
 }
 
 std::vector<std::string> MixedPrecisionStrategy::describe_plan(const sdk::PipelineFacts& /*facts*/) const {
-  std::string line = "precision: " + dtype_name_ + " compute, fp32 master weights and optimizer states, ";
+  std::string line = dtype_name_ + " compute, fp32 master weights and optimizer states, ";
   if (!scales_loss()) {
     line += "no loss scaling";
   } else if (dynamic_loss_scale()) {

@@ -102,7 +102,7 @@ void CpuBackend::round_to(const Tensor& tensor, DType dtype) {
 #pragma omp parallel for simd schedule(static)
     for (std::int64_t i = 0; i < elements; ++i) data[i] = round_to_bf16(data[i]);
   } else {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (std::int64_t i = 0; i < elements; ++i) data[i] = round_to_f16(data[i]);
   }
 }
