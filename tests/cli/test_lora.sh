@@ -98,6 +98,36 @@ rc=$?; out=""; err=$(cat "$scratch/changed.log")
 expect_rc 2 "resume with another LoRA rank"
 expect_contains "$err" "the checkpoint was made with adapter.r = 16, the pipeline now gives 8" "changed adapter option named"
 
+# Mixed precision by override, no rebuild: bf16 tracks fp32's losses; fp16's loss scale goes to
+# metrics.jsonl and into checkpoints, and a resumed fp16 run repeats the uninterrupted one.
+train "$scratch/bf16" 6 precision.plugin=precision precision.dtype=bf16 >"$scratch/bf16.log" 2>&1
+rc=$?; out=$(cat "$scratch/bf16.log"); err=""
+expect_rc 0 "LoRA in bf16"
+expect_contains "$out" "precision: bf16 compute, fp32 master weights" "plan shows bf16"
+checks=$((checks + 1))
+if ! python3 - "$scratch/full.losses" "$scratch/bf16/metrics.jsonl" <<'PY'
+import json, sys
+fp32 = [float(line.split()[1]) for line in open(sys.argv[1])][:6]
+bf16 = [json.loads(line)["loss"] for line in open(sys.argv[2]) if '"loss"' in line and "eval_loss" not in line]
+sys.exit(0 if len(bf16) == 6 and all(abs(a - b) / a < 0.02 for a, b in zip(fp32, bf16)) and fp32 != bf16 else 1)
+PY
+then echo "FAIL: bf16 losses do not track fp32's within 2%"; failures=$((failures + 1)); fi
+train "$scratch/fp16" 6 precision.plugin=precision precision.dtype=fp16 >"$scratch/fp16.log" 2>&1
+rc=$?; out=$(cat "$scratch/fp16.log"); err=""
+expect_rc 0 "LoRA in fp16"
+expect_contains "$(cat "$scratch/fp16/metrics.jsonl")" '"loss_scale":65536.0' "the loss scale is in metrics.jsonl"
+expect_contains "$(cat "$scratch/fp16/checkpoints/step-00000003/trainer_state.json")" '"scale": 65536.0' "and in checkpoints"
+losses "$scratch/fp16/metrics.jsonl" >"$scratch/fp16.losses"
+mkdir -p "$scratch/fp16-resumed/checkpoints"
+cp -r "$scratch/fp16/checkpoints/step-00000003" "$scratch/fp16-resumed/checkpoints/"
+train "$scratch/fp16-resumed" 6 precision.plugin=precision precision.dtype=fp16 --resume >"$scratch/fp16r.log" 2>&1
+rc=$?; out=$(cat "$scratch/fp16r.log"); err=""
+expect_rc 0 "resumed fp16 run"
+checks=$((checks + 1))
+if ! diff <(sed -n '4,6p' "$scratch/fp16.losses") <(losses "$scratch/fp16-resumed/metrics.jsonl") >/dev/null; then
+  echo "FAIL: resumed fp16 losses differ"; failures=$((failures + 1))
+fi
+
 # The same pipeline without its adapter: section trains the whole model.
 train "$scratch/full" 2 '~adapter' >"$scratch/full.log" 2>&1
 rc=$?; out=$(cat "$scratch/full.log"); err=""
