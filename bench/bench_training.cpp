@@ -6,7 +6,9 @@
 // tools/bench_pytorch_train.py with the same model, batch, thread count (and PEFT LoRA) when
 // PyTorch is importable, and prints its figures. Not a test: nothing here asserts a speed.
 //
-// usage: fthost-bench-train [--steps N] [--batch B] [--seq T] [--lora R] [--python PATH]
+// --bf16: bf16 compute (fthost's 16-bit rounding; PyTorch: torch.autocast("cpu", torch.bfloat16)).
+//
+// usage: fthost-bench-train [--steps N] [--batch B] [--seq T] [--lora R] [--bf16] [--python PATH]
 
 #include <sys/resource.h>
 
@@ -68,8 +70,16 @@ int main(int argc, char** argv) {
   std::int64_t seq = 256;
   std::int64_t lora_rank = 0;
   std::string python = std::getenv("FTHOST_BENCH_PYTHON") != nullptr ? std::getenv("FTHOST_BENCH_PYTHON") : "python3";
+  bool bf16 = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--bf16") bf16 = true;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
+    if (flag == "--bf16") {
+      --i;  // a flag without a value
+      continue;
+    }
     if (flag == "--steps") steps = std::atoi(argv[i + 1]);
     else if (flag == "--batch") batch = std::atoll(argv[i + 1]);
     else if (flag == "--seq") seq = std::atoll(argv[i + 1]);
@@ -88,6 +98,7 @@ int main(int argc, char** argv) {
   fthost::model::initialize_transformer(model, 1);
   std::int64_t parameters = 0;
   for (const auto& spec : model.layout().specs()) parameters += fthost::backend::shape_elements(spec.shape);
+  if (bf16) model.set_compute_dtype(fthost::backend::DType::bf16);
   std::unique_ptr<fthost::plugins::LoraStrategy> lora;
   if (lora_rank > 0) {
     const fthost::sdk::OptionSchema schema = fthost::plugins::lora_option_schema();
@@ -139,9 +150,9 @@ int main(int argc, char** argv) {
   const auto memory = backend->allocator().stats();
 
   const std::string method = lora ? "LoRA r=" + std::to_string(lora_rank) + " all-linear" : "full fine-tuning";
-  std::printf("fthost-bench-train: Llama %.1fM parameters, batch %lld x seq %lld, %d threads, f32 %s\n",
+  std::printf("fthost-bench-train: Llama %.1fM parameters, batch %lld x seq %lld, %d threads, %s %s\n",
               static_cast<double>(parameters) / 1e6, static_cast<long long>(batch), static_cast<long long>(seq), threads,
-              method.c_str());
+              bf16 ? "bf16" : "f32", method.c_str());
   std::printf("  fthost   %8.0f tokens/s  %7.1f GFLOP/s  sgemm peak %7.1f GFLOP/s  MFU %5.1f%%  "
               "peak tensors %7.1f MiB  max RSS %7.1f MiB\n",
               tokens_per_second, achieved, peak, 100.0 * achieved / peak,
@@ -151,7 +162,8 @@ int main(int argc, char** argv) {
   std::string script = std::string(FTHOST_SOURCE_DIR) + "/tools/bench_pytorch_train.py";
   std::string command = python + " " + script + " --steps " + std::to_string(steps) + " --batch " +
                         std::to_string(batch) + " --seq " + std::to_string(seq) + " --threads " +
-                        std::to_string(threads) + " --lora " + std::to_string(lora_rank) + " 2>&1";
+                        std::to_string(threads) + " --lora " + std::to_string(lora_rank) + (bf16 ? " --bf16" : "") +
+                        " 2>&1";
   std::printf("  pytorch  ");
   std::fflush(stdout);
   int status = std::system(command.c_str());

@@ -15,6 +15,7 @@ parser.add_argument("--batch", type=int, default=4)
 parser.add_argument("--seq", type=int, default=256)
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--lora", type=int, default=0, help="LoRA rank on all linear layers; 0: full fine-tuning")
+parser.add_argument("--bf16", action="store_true", help="forward and loss under torch.autocast('cpu', torch.bfloat16)")
 args = parser.parse_args()
 
 try:
@@ -47,7 +48,8 @@ ids = torch.randint(0, 8192, (args.batch, args.seq))
 
 def step():
     optimizer.zero_grad(set_to_none=True)
-    loss = model(input_ids=ids, labels=ids).loss
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        loss = model(input_ids=ids, labels=ids).loss
     loss.backward()
     torch.nn.utils.clip_grad_norm_(trainable, 1.0)
     optimizer.step()
