@@ -64,6 +64,9 @@ class Backend {
   virtual void accumulate_columns(const Tensor& destination, const Tensor& source, std::int64_t first_column) = 0;
 
   // ---- GEMM ----
+  // f32 (the default): GEMMs in f32. bf16: GEMM inputs rounded to bf16, products accumulated in
+  // f32 into f32 outputs, on the matrix units where the device has them (a GPU's bf16 GEMM).
+  virtual void set_matmul_precision(DType dtype) = 0;
   // c[m,n] = alpha * op(a) @ op(b) + beta * c, row-major; op(a) is [m,k], op(b) is [k,n].
   virtual void gemm(bool transpose_a, bool transpose_b, float alpha, const Tensor& a, const Tensor& b, float beta,
                     const Tensor& c) = 0;

@@ -48,6 +48,9 @@ void Transformer::set_compute_dtype(DType dtype) {
     throw std::invalid_argument("compute dtype " + std::string(sdk::to_string(dtype)) + " is not f32, bf16 or f16");
   }
   compute_dtype_ = dtype;
+  // bf16 GEMMs run on the matrix units: their inputs are bf16 values already, so this changes the
+  // summation order only. f16 inputs multiply exactly in f32: the f32 GEMM is the f16 GEMM.
+  backend_.set_matmul_precision(dtype == DType::bf16 ? DType::bf16 : DType::f32);
   compute_parameters_.reset();
   if (dtype != DType::f32) {
     compute_parameters_ = std::make_unique<ParameterSet>(layout_, backend_);

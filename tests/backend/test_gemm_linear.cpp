@@ -187,3 +187,53 @@ TEST_CASE("embedding: lookup, gradient with repeated ids, ids out of range") {
 
 }  // namespace
 }  // namespace fthost::backend
+
+TEST_CASE("bf16 matmul precision: rounds the inputs to bf16 and accumulates in f32, for every transpose, alpha and beta") {
+  auto backend = fthost::backend::make_cpu_backend();
+  using fthost::backend::DType;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (bool transpose_a : {false, true}) {
+    for (bool transpose_b : {false, true}) {
+      for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, std::pair{0.5f, 1.0f}, std::pair{2.0f, 0.25f}}) {
+        CAPTURE(transpose_a);
+        CAPTURE(transpose_b);
+        CAPTURE(alpha);
+        CAPTURE(beta);
+        const std::int64_t m = 37, n = 70, k = 129;
+        std::vector<float> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(k * n)),
+            c(static_cast<std::size_t>(m * n));
+        for (float& x : a) x = normal(rng);
+        for (float& x : b) x = normal(rng);
+        for (float& x : c) x = normal(rng);
+        auto ta = backend->empty(DType::f32, transpose_a ? fthost::backend::Shape{k, m} : fthost::backend::Shape{m, k});
+        auto tb = backend->empty(DType::f32, transpose_b ? fthost::backend::Shape{n, k} : fthost::backend::Shape{k, n});
+        auto exact = backend->empty(DType::f32, {m, n});
+        auto fast = backend->empty(DType::f32, {m, n});
+        backend->upload(ta, a.data());
+        backend->upload(tb, b.data());
+        // Reference: the f32 GEMM of the bf16-rounded inputs.
+        auto ra = backend->empty(DType::f32, ta.shape());
+        auto rb = backend->empty(DType::f32, tb.shape());
+        backend->copy(ra, ta);
+        backend->copy(rb, tb);
+        backend->round_to(ra, DType::bf16);
+        backend->round_to(rb, DType::bf16);
+        backend->upload(exact, c.data());
+        backend->upload(fast, c.data());
+        backend->gemm(transpose_a, transpose_b, alpha, ra, rb, beta, exact);
+        backend->set_matmul_precision(DType::bf16);
+        backend->gemm(transpose_a, transpose_b, alpha, ta, tb, beta, fast);  // rounds a and b itself
+        backend->set_matmul_precision(DType::f32);
+        std::vector<float> expected(c.size()), actual(c.size());
+        backend->download(expected.data(), exact);
+        backend->download(actual.data(), fast);
+        // Same products (bf16 x bf16 is exact in f32), another summation order: ~k ulp of the sums.
+        double largest = 0.0;
+        for (std::size_t i = 0; i < c.size(); ++i) largest = std::max(largest, std::abs(static_cast<double>(actual[i]) - static_cast<double>(expected[i])));
+        CHECK(largest < 1e-4);
+      }
+    }
+  }
+  CHECK_THROWS_AS(backend->set_matmul_precision(DType::f16), std::invalid_argument);
+}

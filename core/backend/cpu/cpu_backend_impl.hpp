@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "backend/backend.hpp"
+#include "backend/cpu/cpu_gemm_bf16.hpp"
 
 namespace fthost::backend::cpu {
 
@@ -34,6 +35,7 @@ class CpuBackend final : public Backend {
   void accumulate_columns(const Tensor& destination, const Tensor& source, std::int64_t first_column) override;
 
   // cpu_gemm.cpp
+  void set_matmul_precision(DType dtype) override;
   void gemm(bool transpose_a, bool transpose_b, float alpha, const Tensor& a, const Tensor& b, float beta,
             const Tensor& c) override;
   void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor& bias) override;
@@ -83,7 +85,14 @@ class CpuBackend final : public Backend {
                   double beta2, double eps, double weight_decay, std::int64_t step) override;
 
  private:
+  // c = alpha * op(a) @ op(b) + beta * c in the current matmul precision (cpu_gemm.cpp).
+  void matmul(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+              const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+              std::int64_t ldc, const char* op);
+
   std::unique_ptr<Allocator> allocator_;
+  DType matmul_precision_ = DType::f32;
+  std::unique_ptr<Bf16Gemm> bf16_gemm_;  // built on first use
 };
 
 }  // namespace fthost::backend::cpu

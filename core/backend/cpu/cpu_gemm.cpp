@@ -46,10 +46,28 @@ void sgemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, s
 
 }  // namespace
 
+void CpuBackend::set_matmul_precision(DType dtype) {
+  if (dtype != DType::f32 && dtype != DType::bf16) {
+    throw std::invalid_argument("matmul precision " + std::string(sdk::to_string(dtype)) + " is not f32 or bf16");
+  }
+  matmul_precision_ = dtype;
+}
+
+void CpuBackend::matmul(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                        const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                        std::int64_t ldc, const char* op) {
+  if (matmul_precision_ == DType::bf16 && m > 0 && n > 0 && k > 0) {
+    if (!bf16_gemm_) bf16_gemm_ = std::make_unique<Bf16Gemm>();
+    bf16_gemm_->run(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  sgemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, op);
+}
+
 void CpuBackend::gemm(bool transpose_a, bool transpose_b, float alpha, const Tensor& a, const Tensor& b, float beta,
                       const Tensor& c) {
   const checks::GemmDims dims = checks::gemm(device(), transpose_a, transpose_b, a, b, c);
-  sgemm(transpose_a, transpose_b, dims.m, dims.n, dims.k, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), beta, c.f32(),
+  matmul(transpose_a, transpose_b, dims.m, dims.n, dims.k, alpha, a.f32(), a.dim(1), b.f32(), b.dim(1), beta, c.f32(),
         dims.n, "gemm");
 }
 
@@ -58,7 +76,7 @@ void CpuBackend::linear_forward(const Tensor& out, const Tensor& inp, const Tens
   const checks::LinearDims dims = checks::linear_forward(device(), out, inp, weight, bias);
   const std::int64_t rows = dims.rows, channels = dims.in_channels, out_channels = dims.out_channels;
   float* o = out.f32();
-  sgemm(false, true, rows, out_channels, channels, 1.0f, inp.f32(), channels, weight.f32(), channels, 0.0f, o,
+  matmul(false, true, rows, out_channels, channels, 1.0f, inp.f32(), channels, weight.f32(), channels, 0.0f, o,
         out_channels, "linear_forward");
   if (!bias.defined()) return;
   const float* b = bias.f32();
@@ -77,11 +95,11 @@ void CpuBackend::linear_backward(const Tensor& dinp, const Tensor& dweight, cons
   const std::int64_t rows = dims.rows, channels = dims.in_channels, out_channels = dims.out_channels;
   const float* g = dout.f32();
   if (dinp.defined()) {
-    sgemm(false, false, rows, channels, out_channels, 1.0f, g, out_channels, weight.f32(), channels, 1.0f,
+    matmul(false, false, rows, channels, out_channels, 1.0f, g, out_channels, weight.f32(), channels, 1.0f,
           dinp.f32(), channels, "linear_backward");
   }
   if (dweight.defined()) {
-    sgemm(true, false, out_channels, channels, rows, 1.0f, g, out_channels, inp.f32(), channels, 1.0f,
+    matmul(true, false, out_channels, channels, rows, 1.0f, g, out_channels, inp.f32(), channels, 1.0f,
           dweight.f32(), channels, "linear_backward");
   }
   if (dbias.defined()) {
