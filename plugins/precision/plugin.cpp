@@ -21,7 +21,7 @@ class PrecisionPlugin final : public sdk::Plugin {
            "16-bit copies of the weights, every activation and activation gradient rounded to the 16-bit type "
            "(ties to even, as GPUs convert; the CPU keeps the rounded values in f32 buffers, so activation "
            "memory is not halved there), weight gradients accumulated in f32. fp16: DeepSpeed's dynamic loss "
-           "scaler; an overflowed step is skipped. bf16 GEMMs on the matrix units (AMX) are not used yet.";
+           "scaler; an overflowed step is skipped. bf16 GEMMs run on the CPU's matrix units (AMX via oneDNN).";
   }
 
   sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options,
