@@ -1,11 +1,14 @@
 #pragma once
 // Shared pieces of the fthost sub-commands.
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "fthost/runtime/adapter_folder.hpp"
 #include "fthost/runtime/plugin_registry.hpp"
+#include "backend/backend.hpp"
 #include "model/transformer.hpp"
 #include "fthost/sdk/error.hpp"
 
@@ -33,6 +36,16 @@ sdk::Result<runtime::PluginRegistry> discover_plugins();
 sdk::Result<runtime::LoadedAdapterStrategy> attach_adapter_folder(model::Transformer& transformer,
                                                                   const std::string& model_folder,
                                                                   const std::filesystem::path& folder);
+
+// A model folder loaded for use (eval, generate, merge), with the adapter folder applied when
+// `adapter_path` is not empty. Members in destruction order: the model before its adapter's
+// strategy, both before the backend whose memory they hold.
+struct LoadedModel {
+  std::unique_ptr<backend::Backend> backend;
+  std::optional<runtime::LoadedAdapterStrategy> adapter;
+  std::unique_ptr<model::Transformer> model;
+};
+sdk::Result<LoadedModel> load_model_for_use(const std::string& model_path, const std::string& adapter_path);
 
 using Arguments = std::vector<std::string>;
 

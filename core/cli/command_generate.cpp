@@ -87,16 +87,9 @@ int run_generate_command(const Arguments& arguments) {
   const std::filesystem::path tokenizer_file = std::filesystem::path(model_path) / "tokenizer.json";
   auto tokenizer = data::Tokenizer::load(tokenizer_file);
   if (!tokenizer) return report_error(tokenizer.error());
-  auto backend = backend::make_cpu_backend();
-  auto loaded = model::load_transformer(model_path, *backend);
+  auto loaded = load_model_for_use(model_path, adapter_path);
   if (!loaded) return report_error(loaded.error());
-  model::Transformer& transformer = **loaded;
-  std::optional<runtime::LoadedAdapterStrategy> adapter;
-  if (!adapter_path.empty()) {
-    auto attached = attach_adapter_folder(transformer, model_path, adapter_path);
-    if (!attached) return report_error(attached.error());
-    adapter = std::move(*attached);
-  }
+  model::Transformer& transformer = *loaded->model;
 
   std::vector<std::int32_t> prompt_ids = tokenizer->encode(prompt, true);
   if (prompt_ids.empty()) return report_error(sdk::Error::invalid_input("--prompt: the prompt has no tokens"));

@@ -41,6 +41,20 @@ sdk::Result<runtime::LoadedAdapterStrategy> attach_adapter_folder(model::Transfo
   return loaded;
 }
 
+sdk::Result<LoadedModel> load_model_for_use(const std::string& model_path, const std::string& adapter_path) {
+  LoadedModel loaded;
+  loaded.backend = backend::make_cpu_backend();
+  auto model = model::load_transformer(model_path, *loaded.backend);
+  if (!model) return model.error();
+  loaded.model = std::move(*model);
+  if (!adapter_path.empty()) {
+    auto attached = attach_adapter_folder(*loaded.model, model_path, adapter_path);
+    if (!attached) return attached.error();
+    loaded.adapter = std::move(*attached);
+  }
+  return loaded;
+}
+
 int run_init_model_command(const Arguments& arguments) {
   std::string config_path;
   std::string out;
@@ -110,16 +124,9 @@ int run_eval_command(const Arguments& arguments) {
     return *done;
   }
   if (batch_size < 1) return report_error(sdk::Error::invalid_input("command line: --batch-size must be at least 1"));
-  auto backend = backend::make_cpu_backend();
-  auto loaded = model::load_transformer(model_path, *backend);
+  auto loaded = load_model_for_use(model_path, adapter_path);
   if (!loaded) return report_error(loaded.error());
-  model::Transformer& transformer = **loaded;
-  std::optional<runtime::LoadedAdapterStrategy> adapter;
-  if (!adapter_path.empty()) {
-    auto attached = attach_adapter_folder(transformer, model_path, adapter_path);
-    if (!attached) return report_error(attached.error());
-    adapter = std::move(*attached);
-  }
+  model::Transformer& transformer = *loaded->model;
   if (seq_len <= 0) seq_len = transformer.config().max_position_embeddings;
   const std::vector<std::string> formats = {"auto", "tokens", "text", "jsonl", "instruction", "chat"};
   if (std::find(formats.begin(), formats.end(), format) == formats.end()) {
@@ -165,12 +172,9 @@ int run_merge_command(const Arguments& arguments) {
     return report_error(sdk::Error::invalid_input("command line: --out " + out +
                                                   " is the base model's folder; merge into a new folder"));
   }
-  auto backend = backend::make_cpu_backend();
-  auto loaded = model::load_transformer(model_path, *backend);
+  auto loaded = load_model_for_use(model_path, adapter_path);
   if (!loaded) return report_error(loaded.error());
-  model::Transformer& transformer = **loaded;
-  auto adapter = attach_adapter_folder(transformer, model_path, adapter_path);
-  if (!adapter) return report_error(adapter.error());
+  model::Transformer& transformer = *loaded->model;
   try {
     transformer.adapters()->merge_into(transformer.parameters());
   } catch (const std::exception& failure) {
@@ -182,7 +186,7 @@ int run_merge_command(const Arguments& arguments) {
   if (!saved) return report_error(saved.error());
   auto copied = model::copy_tokenizer_files(model_path, out);
   if (!copied) return report_error(copied.error());
-  std::cout << "wrote " << out << ": " << transformer.config().model_type << " with " << adapter->plugin.name
+  std::cout << "wrote " << out << ": " << transformer.config().model_type << " with " << loaded->adapter->plugin.name
             << " merged into " << merged_sites << " linear sites\n";
   return exit_ok;
 }

@@ -115,6 +115,9 @@ class Transformer {
   void backward_final_norm();
   void backward_embeddings(const Batch& batch);
   double head_loss(const Batch& batch, bool with_gradients, float gradient_scale);
+  // Causal attention of the block's q, k, v into saved.attention: within documents, or against the
+  // generation's key/value cache when one is set.
+  void attend(std::int64_t layer, const Batch& batch, LayerActivations& saved, float scale);
   // Appends this pass's keys and values to the cache and attends the new queries to all of them.
   void attend_with_cache(std::int64_t layer, LayerActivations& saved, float scale);
   // out = site(inp): the base projection (weight, optional bias) plus any adapter on the site.

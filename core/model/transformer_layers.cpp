@@ -22,10 +22,6 @@ void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerAct
   const std::int64_t D = config_.head_dim;
   const auto eps = static_cast<float>(config_.norm_eps);
   const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
-  Tensor q_heads = saved.q.reshape({B, T, config_.num_heads, D});
-  Tensor k_heads = saved.k.reshape({B, T, config_.num_kv_heads, D});
-  Tensor v_heads = saved.v.reshape({B, T, config_.num_kv_heads, D});
-  Tensor attention_heads = saved.attention.reshape({B, T, config_.num_heads, D});
 
   if (config_.architecture == Architecture::llama) {
     // attention: x -> rmsnorm -> q, k, v -> rotate q, k -> attend -> o_proj -> + x
@@ -40,12 +36,7 @@ void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerAct
                             RotaryDirection::forward);
     store(saved.q);
     store(saved.k);
-    if (kv_cache_ != nullptr) {
-      attend_with_cache(layer, saved, scale);
-    } else {
-      backend_.attention_forward(attention_heads, saved.lse, q_heads, k_heads, v_heads, batch.doc_start, scale);
-    }
-    store(saved.attention);
+    attend(layer, batch, saved, scale);
     project(prefix + "self_attn.o_proj", saved.residual_mid, saved.attention);
     backend_.add_inplace(saved.residual_mid, input);
   store(saved.residual_mid);
@@ -73,12 +64,7 @@ void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerAct
   backend_.copy_columns(saved.q, saved.qkv, 0);
   backend_.copy_columns(saved.k, saved.qkv, C);
   backend_.copy_columns(saved.v, saved.qkv, 2 * C);
-  if (kv_cache_ != nullptr) {
-    attend_with_cache(layer, saved, scale);
-  } else {
-    backend_.attention_forward(attention_heads, saved.lse, q_heads, k_heads, v_heads, batch.doc_start, scale);
-  }
-  store(saved.attention);
+  attend(layer, batch, saved, scale);
   project(prefix + "attn.c_proj", saved.residual_mid, saved.attention);
   backend_.add_inplace(saved.residual_mid, input);
   store(saved.residual_mid);
@@ -92,6 +78,18 @@ void Transformer::forward_layer(std::int64_t layer, const Batch& batch, LayerAct
   project(prefix + "mlp.c_proj", output, saved.activated);
   backend_.add_inplace(output, saved.residual_mid);
   store(output);
+}
+
+void Transformer::attend(std::int64_t layer, const Batch& batch, LayerActivations& saved, float scale) {
+  if (kv_cache_ != nullptr) {
+    attend_with_cache(layer, saved, scale);
+  } else {
+    const std::int64_t B = batch.batch_size, T = batch.seq_len, D = config_.head_dim;
+    backend_.attention_forward(saved.attention.reshape({B, T, config_.num_heads, D}), saved.lse,
+                               saved.q.reshape({B, T, config_.num_heads, D}), saved.k.reshape({B, T, config_.num_kv_heads, D}),
+                               saved.v.reshape({B, T, config_.num_kv_heads, D}), batch.doc_start, scale);
+  }
+  store(saved.attention);
 }
 
 void Transformer::attend_with_cache(std::int64_t layer, LayerActivations& saved, float scale) {
