@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", attached.error().message.c_str());
       return 1;
     }
-    model.adapters()->initialize(1);
+    model.adapters()->initialize(1, model.parameters());
   }
 
   fthost::data::TokenDataset dataset;

@@ -6,6 +6,9 @@ For each base model of tests/fixtures/reference/ named below:
                   that the adapter changes the output, and reference.safetensors: logits of base +
                   adapter on the reference batch, the causal-LM loss, and the gradient of every LoRA
                   tensor (saved key names). fthost must load this folder and compute the same numbers.
+  llama_gqa_modules_peft/
+                  the same with modules_to_save=["lm_head"] (a trained copy of the head, perturbed so
+                  it differs from the base) and LoRA on q_proj and v_proj.
   <case>_fthost/  an adapter fthost wrote (`fthost run` with init_lora_weights: false, one step at
                   learning rate 0 (the first warmup step), so A and B are fthost's random init), loaded here with
                   peft.PeftModel.from_pretrained, and reference.safetensors with PEFT's logits for it.
@@ -59,10 +62,10 @@ def causal_lm_loss(logits, input_ids):
     return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, vocab), input_ids[:, 1:].reshape(-1))
 
 
-def make_peft_written(case, target_modules, extra):
+def make_peft_written(case, target_modules, extra, folder_name=None, modules_to_save=None):
     base = load_base(case)
     config = LoraConfig(r=RANK, lora_alpha=ALPHA, lora_dropout=0.0, target_modules=target_modules,
-                        task_type="CAUSAL_LM", **extra)
+                        modules_to_save=modules_to_save, task_type="CAUSAL_LM", **extra)
     torch.manual_seed(11)
     model = get_peft_model(base, config)
     generator = torch.Generator().manual_seed(12)
@@ -70,13 +73,17 @@ def make_peft_written(case, target_modules, extra):
         for name, parameter in model.named_parameters():
             if "lora_B" in name:
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * B_STD)
-    folder = OUTPUT / f"{case}_peft"
+            if "modules_to_save" in name:
+                parameter.add_(torch.randn(parameter.shape, generator=generator) * B_STD)
+    folder = OUTPUT / (folder_name or f"{case}_peft")
     shutil.rmtree(folder, ignore_errors=True)
     model.save_pretrained(folder)
     # base_model_name_or_path is the absolute path of this machine: make it the fixture's relative one
     config_file = folder / "adapter_config.json"
     saved = json.loads(config_file.read_text())
     saved["base_model_name_or_path"] = f"../reference/{case}"
+    if isinstance(saved.get("target_modules"), list):  # PEFT writes a set: order by name, for stable files
+        saved["target_modules"] = sorted(saved["target_modules"])
     config_file.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
 
     input_ids = reference_input_ids(case)
@@ -86,7 +93,8 @@ def make_peft_written(case, target_modules, extra):
     tensors = {"logits": logits.detach().contiguous(), "loss": loss.detach().reshape(1)}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
-            key = name.replace(".default", "")  # PEFT's saved name drops the adapter name
+            # PEFT's saved names drop the adapter name, and a module copy's wrapper
+            key = name.replace(".modules_to_save.default", "").replace(".default", "")
             tensors["grad." + key] = parameter.grad.detach().contiguous()
     safetensors.torch.save_file(tensors, folder / "reference.safetensors")
     return folder
@@ -133,6 +141,8 @@ def main():
     for case, (target_modules, extra) in CASES.items():
         print("wrote", make_peft_written(case, target_modules, extra))
         print("wrote", make_fthost_written(case, target_modules, arguments.fthost))
+    print("wrote", make_peft_written("llama_gqa", ["q_proj", "v_proj"], {}, folder_name="llama_gqa_modules_peft",
+                                     modules_to_save=["lm_head"]))
     versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
     (OUTPUT / "versions.json").write_text(json.dumps(versions, indent=2) + "\n")
 

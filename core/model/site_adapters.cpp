@@ -22,7 +22,8 @@ std::vector<sdk::TensorRef> refs_of(const std::vector<Tensor>& tensors) {
 }  // namespace
 
 SiteAdapters::SiteAdapters(const sdk::AdapterStrategy& strategy, std::string plugin,
-                           const std::vector<sdk::LinearSite>& sites, backend::Backend& backend)
+                           const std::vector<sdk::LinearSite>& sites, const ParameterLayout& base,
+                           backend::Backend& backend)
     : strategy_(strategy),
       plugin_(std::move(plugin)),
       backend_(backend),
@@ -62,6 +63,31 @@ SiteAdapters::SiteAdapters(const sdk::AdapterStrategy& strategy, std::string plu
     index_by_name_[linear.name] = sites_.size();
     sites_.push_back(std::move(site));
   }
+  std::vector<std::string> modules;
+  Site no_site;
+  call_plugin(no_site, "modules_to_save", [&] { modules = strategy_.modules_to_save(); });
+  for (const std::string& module : modules) {
+    bool matched = false;
+    for (const ParameterSpec& spec : base.specs()) {
+      const std::size_t dot = spec.name.rfind('.');
+      const std::string owner = dot == std::string::npos ? spec.name : spec.name.substr(0, dot);
+      if (!sdk::site_name_matches(owner, module)) continue;
+      matched = true;
+      if (copy_by_base_name_.count(spec.name) != 0) continue;
+      std::string saved;
+      call_plugin(no_site, "saved_module_tensor_name", [&] { saved = strategy_.saved_module_tensor_name(spec.name); });
+      if (layout_->find(saved) != nullptr) {
+        throw std::invalid_argument(plugin_ + ": two adapter tensors are both named '" + saved + "'");
+      }
+      layout_->add(saved, spec.shape, spec.role, spec.stored_transposed);
+      copy_by_base_name_[spec.name] = saved;
+    }
+    if (!matched) {
+      throw std::invalid_argument(plugin_ + ": modules_to_save entry '" + module +
+                                  "' matches no module of this model (with tied embeddings the output head is the "
+                                  "embedding: name it, e.g. embed_tokens)");
+    }
+  }
   // Pointers into the layout are taken once it stops growing.
   std::size_t next = 0;
   for (Site& site : sites_) {
@@ -92,7 +118,18 @@ void SiteAdapters::call_plugin(const Site& site, const char* hook, Hook&& hook_b
   }
 }
 
-void SiteAdapters::initialize(std::uint64_t seed) {
+backend::Tensor SiteAdapters::module_copy(std::string_view name) const {
+  auto found = copy_by_base_name_.find(name);
+  return found == copy_by_base_name_.end() ? Tensor{} : parameters_->get(found->second);
+}
+
+backend::Tensor SiteAdapters::module_copy_gradient(std::string_view name, const ParameterSet& gradients) const {
+  auto found = copy_by_base_name_.find(name);
+  return found == copy_by_base_name_.end() ? Tensor{} : gradients.get(found->second);
+}
+
+void SiteAdapters::initialize(std::uint64_t seed, const ParameterSet& base) {
+  for (const auto& [base_name, saved] : copy_by_base_name_) backend_.copy(parameters_->get(saved), base.get(base_name));
   for (const Site& site : sites_) {
     std::vector<Tensor> parameters;
     for (const ParameterSpec* spec : site.parameters) parameters.push_back(parameters_->get(*spec));
@@ -166,6 +203,9 @@ void SiteAdapters::merge_into(ParameterSet& model_parameters) {
     sdk::SiteAdapterTensors tensors{refs, {}, {}};
     Tensor weight = model_parameters.get(site.site.name + ".weight");
     call_plugin(site, "merge", [&] { strategy_.merge(site.site, tensors, tensor_ref(weight), ops_); });
+  }
+  for (const auto& [base_name, saved] : copy_by_base_name_) {
+    backend_.copy(model_parameters.get(base_name), parameters_->get(saved));
   }
 }
 

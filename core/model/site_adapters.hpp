@@ -28,10 +28,12 @@ class SiteAdapters {
     std::vector<backend::Tensor> activations;      // [rows, width] per layout.activations
   };
 
-  // Attaches to every site the strategy targets. `plugin` names the strategy in errors. Throws
-  // std::invalid_argument (with the plugin's name) when a site's layout is unusable.
+  // Attaches to every site the strategy targets, and copies the base parameters of its
+  // modules_to_save (from `base`, the model's layout). `plugin` names the strategy in errors.
+  // Throws std::invalid_argument (with the plugin's name) when a site's layout is unusable or a
+  // module to save matches no parameter of the model.
   SiteAdapters(const sdk::AdapterStrategy& strategy, std::string plugin, const std::vector<sdk::LinearSite>& sites,
-               backend::Backend& backend);
+               const ParameterLayout& base, backend::Backend& backend);
   SiteAdapters(const SiteAdapters&) = delete;
   SiteAdapters& operator=(const SiteAdapters&) = delete;
 
@@ -47,8 +49,15 @@ class SiteAdapters {
   const std::vector<Site>& sites() const { return sites_; }
   bool adapts(std::string_view site_name) const { return find(site_name) != nullptr; }
 
-  // The plugin's initialisation for every site; each site's seed derives from `seed` and its index.
-  void initialize(std::uint64_t seed);
+  // The trained copy of base parameter `name` when its module is saved whole; undefined otherwise.
+  backend::Tensor module_copy(std::string_view name) const;
+  // Its gradient in `gradients` (laid out as parameters()); undefined when not a saved module.
+  backend::Tensor module_copy_gradient(std::string_view name, const ParameterSet& gradients) const;
+  const std::map<std::string, std::string, std::less<>>& module_copies() const { return copy_by_base_name_; }
+
+  // The plugin's initialisation for every site (each site's seed derives from `seed` and its
+  // index), and the modules to save copied from the base parameters.
+  void initialize(std::uint64_t seed, const ParameterSet& base);
 
   // Until the next call: whether passes train (dropout) and the seed each site's pass derives from.
   void begin_pass(bool training, std::uint64_t seed);
@@ -59,7 +68,8 @@ class SiteAdapters {
   void backward(std::string_view site_name, const backend::Tensor& input, const backend::Tensor& d_output,
                 const backend::Tensor& d_input, ParameterSet& gradients);
 
-  // model_weights[site.weight] += the adapter's update, for every adapted site (fthost merge).
+  // model_weights[site.weight] += the adapter's update, for every adapted site, and the saved
+  // modules' trained copies replace their base parameters (fthost merge).
   void merge_into(ParameterSet& model_parameters);
 
  private:
@@ -78,6 +88,7 @@ class SiteAdapters {
   std::unique_ptr<ParameterSet> parameters_;
   std::vector<Site> sites_;
   std::map<std::string, std::size_t, std::less<>> index_by_name_;
+  std::map<std::string, std::string, std::less<>> copy_by_base_name_;  // base parameter -> its saved name
   std::string base_model_;
   bool training_ = false;
   std::uint64_t pass_seed_ = 0;

@@ -36,6 +36,10 @@ const std::string& Transformer::head_weight_name() const {
 }
 
 Tensor Transformer::weight(const std::string& name) const {
+  if (adapters_) {
+    // A module the adapter trains whole (modules_to_save) is read from its trained copy, in f32.
+    if (Tensor copy = adapters_->module_copy(name); copy.defined()) return copy;
+  }
   return compute_parameters_ ? compute_parameters_->get(name) : parameters_.get(name);
 }
 
@@ -65,6 +69,9 @@ void Transformer::refresh_compute_weights() {
 }
 
 Tensor Transformer::gradient(const std::string& name) const {
+  if (adapters_ && gradients_.adapters != nullptr) {
+    if (Tensor copy = adapters_->module_copy_gradient(name, *gradients_.adapters); copy.defined()) return copy;
+  }
   if (gradients_.model == nullptr || layout_.find(name) == nullptr) return Tensor{};
   return gradients_.model->get(name);
 }
@@ -201,7 +208,6 @@ void Transformer::forward_embeddings(const Batch& batch) {
 }
 
 void Transformer::backward_embeddings(const Batch& batch) {
-  if (gradients_.model == nullptr) return;  // frozen embeddings: nothing below them learns
   const std::int64_t N = batch.rows();
   const std::string& table = config_.architecture == Architecture::llama ? "model.embed_tokens.weight"
                                                                          : "transformer.wte.weight";

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <optional>
+#include <set>
 #include <string_view>
 
 #include <spdlog/spdlog.h>
@@ -10,6 +12,7 @@
 #include "fthost/sdk/plugin.hpp"
 #include "model/linear_sites.hpp"
 #include "model/model_config.hpp"
+#include "model/parameters.hpp"
 
 namespace fthost::runtime {
 namespace {
@@ -36,6 +39,37 @@ spdlog::level::level_enum to_spdlog(sdk::LogLevel level) {
     case sdk::LogLevel::error: return spdlog::level::err;
   }
   return spdlog::level::info;
+}
+
+// Each modules_to_save entry must name a module of the model (the host copies its parameters);
+// PEFT fails later, at get_peft_model, for the same mistake.
+sdk::Errors check_modules_to_save(const sdk::AdapterStrategy& adapter, const model::ParameterLayout& layout) {
+  sdk::Errors errors;
+  std::vector<std::string> modules;
+  try {
+    modules = adapter.modules_to_save();
+  } catch (const std::exception& failure) {
+    return {Error::internal(std::string("plugin threw from modules_to_save(): ") + failure.what())};
+  }
+  std::set<std::string> owners;
+  for (const model::ParameterSpec& spec : layout.specs()) {
+    const std::size_t dot = spec.name.rfind('.');
+    owners.insert(dot == std::string::npos ? spec.name : spec.name.substr(0, dot));
+  }
+  for (const std::string& module : modules) {
+    bool found = false;
+    for (const std::string& owner : owners) found = found || sdk::site_name_matches(owner, module);
+    if (found) continue;
+    std::string outside_layers;
+    for (const std::string& owner : owners) {
+      if (owner.find(".layers.") != std::string::npos || owner.find(".h.") != std::string::npos) continue;
+      outside_layers += (outside_layers.empty() ? "" : ", ") + owner;
+    }
+    errors.push_back(Error::invalid_input("modules_to_save entry '" + module +
+                                          "' matches no module of the model (besides the layers it has: " +
+                                          outside_layers + ")"));
+  }
+  return errors;
 }
 
 }  // namespace
@@ -95,6 +129,7 @@ Composition compose_pipeline(PipelineSpec spec) {
   }
   // The model's shape and linear sites, from config.json alone (no weights), so strategies can
   // check themselves against the model before anything heavy happens.
+  std::optional<model::ParameterLayout> model_layout;
   if (!pipeline.spec.model_path.empty()) {
     sdk::Result<model::ModelConfig> config = model::load_model_config(pipeline.spec.model_path);
     if (!config) {
@@ -103,6 +138,7 @@ Composition compose_pipeline(PipelineSpec spec) {
       pipeline.facts.model = sdk::ModelShape{config->num_layers,   config->hidden_size,       config->num_heads,
                                              config->num_kv_heads, config->intermediate_size, config->vocab_size};
       pipeline.facts.sites = model::linear_sites(*config);
+      model_layout.emplace(*config);
     }
   }
 
@@ -140,6 +176,12 @@ Composition compose_pipeline(PipelineSpec spec) {
       problems.push_back(Error::internal(std::string("plugin threw from check(): ") + failure.what()));
     } catch (...) {
       problems.push_back(Error::internal("plugin threw a non-standard exception from check()"));
+    }
+    if (composed.strategy->kind() == sdk::StrategyKind::adapter && model_layout) {
+      for (Error& problem : check_modules_to_save(static_cast<const sdk::AdapterStrategy&>(*composed.strategy),
+                                                  *model_layout)) {
+        problems.push_back(std::move(problem));
+      }
     }
     for (const Error& problem : problems) {
       composition.errors.push_back({problem.category, composed.choice->location + ": " +

@@ -92,7 +92,8 @@ std::int64_t count_elements(const model::ParameterLayout& layout) {
 sdk::Result<bool> attach_adapter(model::Transformer& model, const sdk::AdapterStrategy& strategy,
                                  const std::string& plugin, const std::string& base_model) {
   try {
-    auto adapters = std::make_unique<model::SiteAdapters>(strategy, plugin, model.linear_sites(), model.backend());
+    auto adapters = std::make_unique<model::SiteAdapters>(strategy, plugin, model.linear_sites(), model.layout(),
+                                                          model.backend());
     if (adapters->sites().empty()) {
       return Error::invalid_input("adapter plugin '" + plugin + "' targets none of the model's linear sites");
     }
@@ -232,7 +233,9 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
     sdk::Result<bool> attached = attach_composed_adapter(model, *adapter, spec.model_path.string());
     if (!attached) return attached.error();
     // A resumed run reads the adapter's weights once its settings are known to match (below).
-    if (!resume_from) model.adapters()->initialize(static_cast<std::uint64_t>(spec.training.get_int("seed")));
+    if (!resume_from) {
+      model.adapters()->initialize(static_cast<std::uint64_t>(spec.training.get_int("seed")), model.parameters());
+    }
   }
   if (observer.info) {
     std::string trained = adapter == nullptr

@@ -67,6 +67,10 @@ class Ia3Adapter final : public AdapterStrategy {
     return "base_model.model." + site.name + "." + tensor.name;
   }
   std::string adapter_config_json(std::string_view) const override { return R"({"peft_type": "IA3"})"; }
+  std::vector<std::string> modules_to_save() const override { return {}; }
+  std::string saved_module_tensor_name(std::string_view parameter) const override {
+    return "base_model.model." + std::string(parameter);
+  }
 
  private:
   [[noreturn]] static void refuse() { throw std::logic_error("ia3_example does not train"); }

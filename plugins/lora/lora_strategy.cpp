@@ -112,10 +112,6 @@ sdk::Errors LoraStrategy::check(const sdk::PipelineFacts& facts) const {
     errors.push_back(sdk::Error::not_implemented("bias: " + bias_ +
                                                  " is not supported: only bias: none (no bias terms are trained)"));
   }
-  if (!modules_to_save_.empty()) {
-    errors.push_back(sdk::Error::not_implemented("modules_to_save [" + join_names(modules_to_save_) +
-                                                 "] is not implemented yet: fthost trains adapters only"));
-  }
   for (const sdk::LinearSite& site : facts.sites) {
     if (site.is_output_head && targets(site)) {
       errors.push_back(sdk::Error::not_implemented(
@@ -229,6 +225,10 @@ void LoraStrategy::merge(const sdk::LinearSite& /*site*/, const sdk::SiteAdapter
                          const sdk::TensorRef& weight, sdk::Ops& ops) const {
   ops.matmul(weight, tensors.parameters[lora_b], false, tensors.parameters[lora_a], false,
              static_cast<float>(scaling()), 1.0f);
+}
+
+std::string LoraStrategy::saved_module_tensor_name(std::string_view parameter) const {
+  return "base_model.model." + std::string(parameter);
 }
 
 std::string LoraStrategy::saved_tensor_name(const sdk::LinearSite& site, const sdk::AdapterTensor& tensor) const {

@@ -45,6 +45,9 @@ class LoraStrategy final : public sdk::AdapterStrategy {
              sdk::Ops& ops) const override;
   // base_model.model.<site>.lora_A.weight, as PEFT's get_peft_model_state_dict saves it
   std::string saved_tensor_name(const sdk::LinearSite& site, const sdk::AdapterTensor& tensor) const override;
+  std::vector<std::string> modules_to_save() const override { return modules_to_save_; }
+  // base_model.model.<parameter>, as PEFT saves a ModulesToSaveWrapper's copy (adapter name stripped)
+  std::string saved_module_tensor_name(std::string_view parameter) const override;
   std::string adapter_config_json(std::string_view base_model_name_or_path) const override;
 
   // The factor on B(A(x)): lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA.

@@ -94,13 +94,15 @@ fthost::sdk::Options lora_options(std::map<std::string, fthost::sdk::OptionValue
 }  // namespace
 
 TEST_CASE("an adapter PEFT saved: fthost's logits, loss and LoRA gradients equal PEFT's") {
-  for (const char* name : {"llama_gqa", "gpt2"}) {
-    CAPTURE(name);
-    const fs::path folder = peft_folder(std::string(name) + "_peft");
+  // (base model, adapter fixture): LoRA on all linears; on GPT-2's Conv1D; with modules_to_save
+  for (auto [name, fixture] : {std::pair{"llama_gqa", "llama_gqa_peft"}, std::pair{"gpt2", "gpt2_peft"},
+                               std::pair{"llama_gqa", "llama_gqa_modules_peft"}}) {
+    CAPTURE(fixture);
+    const fs::path folder = peft_folder(fixture);
     AdaptedModel adapted = load_adapted(name, folder);
     fthost::model::Transformer& model = *adapted.model;
     ReferenceCase reference(name);
-    ReferenceCase peft("../peft/" + std::string(name) + "_peft");
+    ReferenceCase peft("../peft/" + std::string(fixture));
     fthost::model::Batch batch = fthost::model::upload_batch(*adapted.backend, reference.input_batch());
 
     CHECK(relative_error(download(*adapted.backend, model.logits(batch)), peft.floats("logits")) < tolerance);
@@ -112,6 +114,12 @@ TEST_CASE("an adapter PEFT saved: fthost's logits, loss and LoRA gradients equal
     const double expected_loss = peft.floats("loss")[0];
     CHECK(std::abs(loss - expected_loss) / expected_loss < tolerance);
     CHECK(model.adapters()->layout().specs().size() > 0);
+    if (std::string(fixture) == "llama_gqa_modules_peft") {
+      // the head's trained copy is an adapter tensor; the base head keeps its value
+      REQUIRE(model.adapters()->layout().find("base_model.model.lm_head.weight") != nullptr);
+      CHECK(download(*adapted.backend, model.adapters()->parameters().get("base_model.model.lm_head.weight")) !=
+            download(*adapted.backend, model.parameters().get("lm_head.weight")));
+    }
     for (const fthost::model::ParameterSpec& spec : model.adapters()->layout().specs()) {
       CAPTURE(spec.name);
       CHECK(relative_error(download(*adapted.backend, gradients.get(spec)), peft.floats("grad." + spec.name)) <
@@ -136,9 +144,10 @@ TEST_CASE("an adapter fthost saved: PEFT loaded it and computed the logits fthos
 }
 
 TEST_CASE("merge: the merged model computes what base + adapter computes") {
-  for (const char* name : {"llama_gqa", "gpt2"}) {
-    CAPTURE(name);
-    AdaptedModel adapted = load_adapted(name, peft_folder(std::string(name) + "_peft"));
+  for (auto [name, fixture] : {std::pair{"llama_gqa", "llama_gqa_peft"}, std::pair{"gpt2", "gpt2_peft"},
+                               std::pair{"llama_gqa", "llama_gqa_modules_peft"}}) {
+    CAPTURE(fixture);
+    AdaptedModel adapted = load_adapted(name, peft_folder(fixture));
     ReferenceCase reference(name);
     fthost::model::Batch batch = fthost::model::upload_batch(*adapted.backend, reference.input_batch());
     std::vector<float> unmerged = download(*adapted.backend, adapted.model->logits(batch));
@@ -161,7 +170,7 @@ TEST_CASE("default init: B = 0, so the adapted model's logits are the base model
     fthost::plugins::LoraStrategy lora(
         lora_options({{"target_modules", std::vector<std::string>{"all-linear"}}, {"init_lora_weights", init}}));
     REQUIRE(fthost::train::attach_adapter(model, lora, "lora", "base").ok());
-    model.adapters()->initialize(7);
+    model.adapters()->initialize(7, model.parameters());
     CHECK(download(*backend, model.logits(batch)) == base);
     // A is drawn as PEFT draws it: U(-1/sqrt(in), 1/sqrt(in)) or N(0, 1/r^2), never all zero
     std::vector<float> a = download(*backend, model.adapters()->parameters().get(
@@ -219,7 +228,7 @@ TEST_CASE("LoRA gradients of A and B, with dropout, match finite differences") {
                                                    {"lora_dropout", 0.25},
                                                    {"init_lora_weights", "false"}}));  // B != 0: A gets gradients
   REQUIRE(fthost::train::attach_adapter(model, lora, "lora", "base").ok());
-  model.adapters()->initialize(3);
+  model.adapters()->initialize(3, model.parameters());
   model.set_pass_seed(99);
   fthost::model::Batch batch = fthost::model::upload_batch(*backend, reference.input_batch());
   fthost::model::ParameterSet gradients(model.adapters()->layout(), *backend);
@@ -271,7 +280,7 @@ TEST_CASE("training LoRA: the base stays frozen, holds no gradient or optimizer 
   fthost::plugins::LoraStrategy lora(lora_options(
       {{"target_modules", std::vector<std::string>{"all-linear"}}, {"lora_dropout", 0.1}}));
   REQUIRE(fthost::train::attach_adapter(model, lora, "lora", "base").ok());
-  model.adapters()->initialize(1);
+  model.adapters()->initialize(1, model.parameters());
   const auto adapter_bytes = static_cast<std::uint64_t>(model.adapters()->layout().total_elements()) * 4;
   const auto model_bytes = static_cast<std::uint64_t>(model.layout().total_elements()) * 4;
 

@@ -76,9 +76,9 @@ expect_rc 2 "override with a bad value"
 expect_contains "$err" "fthost: error: command line: training.learning_rate must be a number, got 'fast'" "override error"
 run_fthost validate configs/quickstart.yaml adapter.plugin=lora adapter.r=16
 expect_rc 0 "adding an adapter by override validates"
-run_fthost validate configs/quickstart.yaml adapter.plugin=lora "adapter.modules_to_save=[lm_head]"
+run_fthost validate configs/quickstart.yaml adapter.plugin=lora adapter.bias=all
 expect_rc 4 "adding an adapter by override reaches the plugin's checks"
-expect_contains "$err" "modules_to_save [lm_head] is not implemented yet" "lora says what is not implemented"
+expect_contains "$err" "bias: all is not supported: only bias: none" "lora says what is not implemented"
 run_fthost validate configs/quickstart.yaml adapter.plugin=lora adapter.rr=16
 expect_rc 2 "override key typo"
 expect_contains "$err" "command line: unknown key 'rr' in adapter (did you mean 'r'?)" "override typo suggestion"

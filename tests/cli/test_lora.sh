@@ -128,6 +128,28 @@ if ! diff <(sed -n '4,6p' "$scratch/fp16.losses") <(losses "$scratch/fp16-resume
   echo "FAIL: resumed fp16 losses differ"; failures=$((failures + 1))
 fi
 
+# modules_to_save trains a whole module beside the adapters and saves it as PEFT does.
+train "$scratch/modules" 3 "adapter.modules_to_save=[lm_head]" >"$scratch/modules.log" 2>&1
+rc=$?; out=$(cat "$scratch/modules.log"); err=""
+expect_rc 0 "LoRA with modules_to_save"
+checks=$((checks + 1))
+if ! python3 - "$scratch/modules/final/adapter_model.safetensors" <<'PY'
+import json, struct, sys
+with open(sys.argv[1], "rb") as f:
+    header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+sys.exit(0 if "base_model.model.lm_head.weight" in header else 1)
+PY
+then echo "FAIL: the adapter file lacks base_model.model.lm_head.weight"; failures=$((failures + 1)); fi
+run_fthost merge --model "$scratch/base" --adapter "$scratch/modules/final" --out "$scratch/modules-merged"
+expect_rc 0 "merge with a saved module"
+run_fthost eval --model "$scratch/modules-merged" --data "$scratch/eval.jsonl" --seq-len 48 --json
+merged_modules=$(json_loss "$out")
+run_fthost eval --model "$scratch/base" --adapter "$scratch/modules/final" --data "$scratch/eval.jsonl" --seq-len 48 --json
+checks=$((checks + 1))
+if ! python3 -c "import sys; a, b = map(float, sys.argv[1:]); sys.exit(0 if abs(a - b) <= 1e-5 * b else 1)" "$merged_modules" "$(json_loss "$out")"; then
+  echo "FAIL: merged loss with a saved module differs from base + adapter"; failures=$((failures + 1))
+fi
+
 # The same pipeline without its adapter: section trains the whole model.
 train "$scratch/full" 2 '~adapter' >"$scratch/full.log" 2>&1
 rc=$?; out=$(cat "$scratch/full.log"); err=""

@@ -65,6 +65,8 @@ class TestAdapter final : public fthost::sdk::AdapterStrategy {
     return site.name + "." + tensor.name;
   }
   std::string adapter_config_json(std::string_view) const override { return "{}"; }
+  std::vector<std::string> modules_to_save() const override { return {}; }
+  std::string saved_module_tensor_name(std::string_view parameter) const override { return std::string(parameter); }
 
  private:
   std::int64_t rank_;

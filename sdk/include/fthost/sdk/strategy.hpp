@@ -160,9 +160,16 @@ class AdapterStrategy : public Strategy {
   virtual void merge(const LinearSite& site, const SiteAdapterTensors& tensors, const TensorRef& weight,
                      Ops& ops) const = 0;
 
+  // Modules of the base model trained in full beside the adapters (PEFT's modules_to_save): each
+  // entry selects the base parameters "<module>.<name>" whose module is the entry or ends with
+  // "." + entry. The host trains copies of them; the base stays frozen.
+  virtual std::vector<std::string> modules_to_save() const = 0;
+
   // ---- the saved format (PEFT's: adapter_config.json + adapter_model.safetensors) ----
   // The key a parameter has in the saved file ("base_model.model.<site>.lora_A.weight").
   virtual std::string saved_tensor_name(const LinearSite& site, const AdapterTensor& tensor) const = 0;
+  // The key of a module-to-save copy of base parameter `parameter` ("base_model.model.lm_head.weight").
+  virtual std::string saved_module_tensor_name(std::string_view parameter) const = 0;
   // adapter_config.json's text; the host loads such a file back with the plugin named by its
   // "peft_type" in lower case, passing the keys its option schema knows.
   virtual std::string adapter_config_json(std::string_view base_model_name_or_path) const = 0;
