@@ -31,16 +31,18 @@ constexpr std::string_view validate_usage =
 constexpr std::string_view run_usage =
     "usage: fthost run PIPELINE.yaml [key.path=value ...] [~key.path ...] [--resume [latest|CHECKPOINT]]\n"
     "\n"
-    "Validates the pipeline (see `fthost validate --help`), prints the plan, then trains in f32 on the\n"
-    "CPU backend: the whole model, or with an adapter: section (e.g. plugin: lora) only the adapter, the\n"
-    "base frozen. One line per logged step (loss, learning rate, gradient norm, tokens/s, memory).\n"
+    "Validates the pipeline (see `fthost validate --help`), prints the plan, then trains on the CPU backend\n"
+    "in fp32 (bf16 / fp16 with a precision: section): the whole model, or with an adapter: section (e.g.\n"
+    "plugin: lora) only the adapter, the base frozen. One line per logged step (loss, learning rate, gradient norm, tokens/s, memory).\n"
     "Training data follows data.format: token JSONL, or text / {\"text\"} JSONL / instructions /\n"
     "chats tokenized with the model folder's tokenizer.json (see `fthost sections`).\n"
     "Writes to output.dir: metrics.jsonl (one JSON line per step and evaluation), checkpoints/step-N/\n"
     "every output.save_every steps and at the end (the last output.keep_last kept; each written to a\n"
     "temporary folder and renamed, so a crash never corrupts the previous one), and final/: the model\n"
     "as a Hugging Face folder, or with an adapter the adapter as PEFT saves it (adapter_config.json +\n"
-    "adapter_model.safetensors; use it with `fthost eval --adapter` or `fthost merge`).\n"
+    "adapter_model.safetensors; use it with `fthost eval --adapter` or `fthost merge`); also tensorboard/\n"
+    "(event files for `tensorboard --logdir`) and, at the end, report.html (loss and lr curves, settings).\n"
+    "On a terminal a progress bar shows step, loss, lr, tokens/s, ETA and memory.\n"
     "--resume continues from the newest checkpoint (or the one named) with the\n"
     "same data order, optimizer state and schedule: the losses equal those of an uninterrupted run.\n";
 

@@ -33,8 +33,9 @@ constexpr std::string_view commands_help =
     "  sections                     every key of the host sections: model, data, training, output\n"
     "  validate PIPELINE [k=v ...]  check a pipeline without loading anything heavy\n"
     "  run PIPELINE [k=v ...] [--resume [latest|DIR]]\n"
-    "                               validate, print the plan and train in f32 on CPU: the whole model,\n"
-    "                               or only an adapter (adapter: section, e.g. lora) with the base frozen\n"
+    "                               validate, print the plan and train on CPU (fp32, or bf16 / fp16 with\n"
+    "                               a precision: section): the whole model, or only an adapter\n"
+    "                               (adapter: section, e.g. lora) with the base frozen\n"
     "  init-model --config F --out DIR [--seed N]   a randomly initialised model folder\n"
     "  eval --model DIR [--adapter DIR] --data FILE [--format F] [--json] [--seq-len N] [--batch-size N]\n"
     "                               mean token loss and perplexity (token JSONL or text via tokenizer.json)\n"
@@ -48,7 +49,9 @@ constexpr std::string_view commands_help =
     "3 plugin problem (missing, failed to load, built for another SDK ABI, duplicate name);\n"
     "4 not available in this build (a strategy or backend not implemented yet).\n"
     "\n"
-    "Environment: FTHOST_PLUGIN_PATH  colon-separated folders searched for plugins before the defaults.\n";
+    "Environment: FTHOST_PLUGIN_PATH  colon-separated folders searched for plugins before the defaults.\n"
+    "             FTHOST_CACHE_DIR    where tokenized copies of text data are kept (default ~/.cache/fthost).\n"
+    "             FTHOST_PROGRESS=0   no progress bar on a terminal.\n";
 
 // Global options come before the command; everything from the command on belongs to it.
 std::size_t command_position(const std::vector<std::string>& arguments) {
