@@ -51,7 +51,7 @@ std::string ProgressDisplay::render(const train::StepRecord& record, std::int64_
   if (bar_width >= 5) {
     const double fraction = total_steps > 0 ? static_cast<double>(record.step) / static_cast<double>(total_steps) : 1.0;
     const int filled = std::clamp(static_cast<int>(fraction * bar_width), 0, bar_width);
-    bar = "[" + std::string(static_cast<std::size_t>(filled), '#') +
+    bar = std::string("[") + std::string(static_cast<std::size_t>(filled), '#') +
           std::string(static_cast<std::size_t>(bar_width - filled), '-') + "]";
   }
   std::string text = bar + stats;

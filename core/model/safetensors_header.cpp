@@ -245,7 +245,7 @@ class HeaderReader final : public nlohmann::json_sax<nlohmann::json> {
 };
 
 std::string offsets_for_message(const SafetensorsEntry& entry) {
-  return "[" + std::to_string(entry.data_begin) + ", " + std::to_string(entry.data_end) + "]";
+  return std::string("[") + std::to_string(entry.data_begin) + ", " + std::to_string(entry.data_end) + "]";
 }
 
 // Checks what the JSON's shape alone cannot: unique names, byte counts, and offsets that tile the

@@ -87,7 +87,7 @@ sdk::Result<fs::path> save_checkpoint(const fs::path& checkpoints_folder, const 
   fs::create_directories(checkpoints_folder, error);
   if (error) return Error::invalid_input(checkpoints_folder.string() + ": cannot create folder (" + error.message() + ")");
   const fs::path final_folder = checkpoints_folder / checkpoint_name(state.step);
-  const fs::path temporary = checkpoints_folder / ("." + checkpoint_name(state.step) + ".tmp-" + std::to_string(getpid()));
+  const fs::path temporary = checkpoints_folder / (std::string(".") + checkpoint_name(state.step) + ".tmp-" + std::to_string(getpid()));
   fs::remove_all(temporary, error);
 
   auto abandon = [&](const Error& failure) {
@@ -123,7 +123,7 @@ sdk::Result<fs::path> save_checkpoint(const fs::path& checkpoints_folder, const 
 
   // Replacing a checkpoint of the same step (a resumed run saving again): move the old one aside
   // first, so that a crash between the two renames still leaves a complete copy on disk.
-  const fs::path previous = checkpoints_folder / ("." + checkpoint_name(state.step) + ".old-" + std::to_string(getpid()));
+  const fs::path previous = checkpoints_folder / (std::string(".") + checkpoint_name(state.step) + ".old-" + std::to_string(getpid()));
   if (fs::exists(final_folder, error)) fs::rename(final_folder, previous, error);
   fs::rename(temporary, final_folder, error);
   if (error) {
@@ -140,14 +140,14 @@ sdk::Result<fs::path> save_checkpoint(const fs::path& checkpoints_folder, const 
   for (std::size_t i = 0; i + keep < checkpoints.size(); ++i) {
     // Renamed out of the step-N namespace first: a crash mid-delete must not leave a step-N folder
     // that has trainer_state.json but lost its weights.
-    fs::path doomed = checkpoints_folder / ("." + checkpoints[i].filename().string() + ".deleting-" + std::to_string(getpid()));
+    fs::path doomed = checkpoints_folder / (std::string(".") + checkpoints[i].filename().string() + ".deleting-" + std::to_string(getpid()));
     fs::rename(checkpoints[i], doomed, error);
     if (!error) fs::remove_all(doomed, error);
   }
   // Temporary folders of this process's earlier, interrupted saves (other processes' are left alone).
   for (const fs::directory_entry& entry : fs::directory_iterator(checkpoints_folder, error)) {
     std::string name = entry.path().filename().string();
-    if (name.starts_with(".step-") && name.ends_with("-" + std::to_string(getpid()))) fs::remove_all(entry.path(), error);
+    if (name.starts_with(".step-") && name.ends_with(std::string("-") + std::to_string(getpid()))) fs::remove_all(entry.path(), error);
   }
   return final_folder;
 }
