@@ -29,7 +29,12 @@ std::string printable_for_message(std::string_view text, std::size_t max_bytes) 
   return printable;
 }
 
-std::string quoted_for_message(std::string_view text) { return std::string("'") + printable_for_message(text) + "'"; }
+std::string quoted_for_message(std::string_view text) {
+  std::string quoted(1, '\'');
+  quoted += printable_for_message(text);
+  quoted += '\'';
+  return quoted;
+}
 
 std::string json_parse_error_reason(std::string_view what) {
   // "[json.exception.parse_error.101] parse error at line 1, column 6: <reason>; last read: '<token>'"
