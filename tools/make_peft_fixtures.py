@@ -6,6 +6,8 @@ For each base model of tests/fixtures/reference/ named below:
                   that the adapter changes the output, and reference.safetensors: logits of base +
                   adapter on the reference batch, the causal-LM loss, and the gradient of every LoRA
                   tensor (saved key names). fthost must load this folder and compute the same numbers.
+  llama_gqa_head_peft/
+                  LoRA on q_proj and on the (untied) output head lm_head.
   llama_gqa_modules_peft/
                   the same with modules_to_save=["lm_head"] (a trained copy of the head, perturbed so
                   it differs from the base) and LoRA on q_proj and v_proj.
@@ -143,6 +145,7 @@ def main():
         print("wrote", make_fthost_written(case, target_modules, arguments.fthost))
     print("wrote", make_peft_written("llama_gqa", ["q_proj", "v_proj"], {}, folder_name="llama_gqa_modules_peft",
                                      modules_to_save=["lm_head"]))
+    print("wrote", make_peft_written("llama_gqa", ["q_proj", "lm_head"], {}, folder_name="llama_gqa_head_peft"))
     versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
     (OUTPUT / "versions.json").write_text(json.dumps(versions, indent=2) + "\n")
 

@@ -36,7 +36,7 @@ sdk::Result<runtime::LoadedAdapterStrategy> attach_adapter_folder(model::Transfo
   if (!loaded) return loaded.error();
   sdk::Result<bool> attached = train::attach_adapter(transformer, loaded->adapter(), loaded->plugin.name, model_folder);
   if (!attached) return attached.error();
-  sdk::Result<bool> weights = model::load_adapter_weights(*transformer.adapters(), folder);
+  sdk::Result<bool> weights = model::load_adapter_weights(*transformer.adapters(), folder, &transformer.parameters());
   if (!weights) return weights.error();
   return loaded;
 }

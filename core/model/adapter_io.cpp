@@ -48,7 +48,8 @@ sdk::Result<std::vector<std::filesystem::path>> save_adapter(const SiteAdapters&
   return std::vector<std::filesystem::path>{folder / adapter_config_file_name, folder / adapter_weights_file_name};
 }
 
-sdk::Result<bool> load_adapter_weights(SiteAdapters& adapters, const std::filesystem::path& folder) {
+sdk::Result<bool> load_adapter_weights(SiteAdapters& adapters, const std::filesystem::path& folder,
+                                       ParameterSet* base) {
   const std::filesystem::path path = folder / adapter_weights_file_name;
   std::error_code error;
   if (!std::filesystem::exists(path, error)) {
@@ -57,7 +58,23 @@ sdk::Result<bool> load_adapter_weights(SiteAdapters& adapters, const std::filesy
   }
   sdk::Result<SafetensorsFile> file = SafetensorsFile::open(path);
   if (!file) return file.error();
+  constexpr std::string_view peft_prefix = "base_model.model.";
+  constexpr std::string_view base_layer = ".base_layer.";
   for (const SafetensorsTensor& tensor : file->tensors()) {
+    const std::size_t marker = tensor.name.find(base_layer);
+    if (marker != std::string::npos && tensor.name.starts_with(peft_prefix) && base != nullptr) {
+      const std::string parameter = tensor.name.substr(peft_prefix.size(), marker - peft_prefix.size()) + "." +
+                                    tensor.name.substr(marker + base_layer.size());
+      const ParameterSpec* spec = base->layout().find(parameter);
+      if (spec == nullptr || spec->shape != tensor.shape ||
+          (tensor.dtype != sdk::DType::f32 && tensor.dtype != sdk::DType::bf16 && tensor.dtype != sdk::DType::f16)) {
+        return Error::invalid_input(path.string() + ": tensor '" + tensor.name + "' does not fit the base model's '" +
+                                    parameter + "'");
+      }
+      std::vector<float> values = float_tensor_values(tensor);
+      adapters.backend().upload(base->get(*spec), values.data());
+      continue;
+    }
     if (adapters.layout().find(tensor.name) == nullptr) {
       return Error::invalid_input(path.string() + ": tensor '" + tensor.name +
                                   "' belongs to no adapted site of this model (was the adapter made for other "

@@ -25,6 +25,10 @@ sdk::Result<std::vector<std::filesystem::path>> save_adapter(const SiteAdapters&
 // Reads folder/adapter_model.safetensors into `adapters`' parameters. Refused with one line
 // naming the file and tensor: a missing tensor, a wrong shape, a non-float dtype, or a tensor the
 // adapter layout does not have (an adapter made for other target modules or another model).
-sdk::Result<bool> load_adapter_weights(SiteAdapters& adapters, const std::filesystem::path& folder);
+// PEFT also saves the base weight of an adapted output head or embedding
+// ("<prefix><module>.base_layer.weight", for resized vocabularies) and loads it into the base
+// model: so does this, into `base` (refused when `base` is null).
+sdk::Result<bool> load_adapter_weights(SiteAdapters& adapters, const std::filesystem::path& folder,
+                                       ParameterSet* base = nullptr);
 
 }  // namespace fthost::model

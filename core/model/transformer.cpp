@@ -79,16 +79,23 @@ Tensor Transformer::gradient(const std::string& name) const {
 std::vector<sdk::LinearSite> Transformer::linear_sites() const { return model::linear_sites(config_); }
 
 void Transformer::attach_adapters(std::unique_ptr<SiteAdapters> adapters) {
-  if (adapters) {
+  if (adapters && config_.tie_word_embeddings) {
     for (const SiteAdapters::Site& site : adapters->sites()) {
       if (site.site.is_output_head) {
+        // The head is the embedding table here: an adapter on it could not be merged into a
+        // plain model without changing the input embedding too.
         throw std::invalid_argument("adapter plugin '" + adapters->plugin() + "' targets " + site.site.name +
-                                    ", the output head: adapters on it are not supported yet (leave it out of "
-                                    "target_modules; all-linear already does)");
+                                    ", but this model ties its output head to the input embedding "
+                                    "(tie_word_embeddings): leave lm_head out of target_modules");
       }
     }
   }
   adapters_ = std::move(adapters);
+}
+
+const std::string& Transformer::head_site_name() const {
+  static const std::string name = "lm_head";
+  return name;
 }
 
 void Transformer::project(const std::string& site, const Tensor& out, const Tensor& inp) {
@@ -258,6 +265,7 @@ double Transformer::head_loss(const Batch& batch, bool with_gradients, float gra
     Tensor logits = buffers_->logits_chunk.rows(0, count);
     Tensor chunk_losses = buffers_->losses_chunk.rows(0, count);
     backend_.linear_forward(logits, hidden, head, Tensor{});
+    if (adapters_) adapters_->forward(head_site_name(), hidden, logits);
     store(logits);  // 16-bit logits; the loss itself is computed in f32 (as transformers upcasts them)
     backend_.cross_entropy_rows(chunk_losses, logits, targets.rows(first, count),
                                 with_gradients ? gradient_scale : 0.0f);
@@ -267,6 +275,10 @@ double Transformer::head_loss(const Batch& batch, bool with_gradients, float gra
       // `logits` now holds d(loss)/d(logits) for these rows.
       store(logits);
       backend_.linear_backward(buffers_->d_final.rows(first, count), d_head, Tensor{}, logits, hidden, head);
+      // An adapter on the head works chunk by chunk too: its activations hold this chunk's rows.
+      if (adapters_ && gradients_.adapters != nullptr) {
+        adapters_->backward(head_site_name(), hidden, logits, buffers_->d_final.rows(first, count), *gradients_.adapters);
+      }
     }
   }
   return loss_sum;
@@ -321,6 +333,7 @@ Tensor Transformer::logits(const Batch& batch) {
   forward_final_norm();
   Tensor out = backend_.empty(DType::f32, {batch.rows(), config_.vocab_size});
   backend_.linear_forward(out, buffers_->final_out, weight(head_weight_name()), Tensor{});
+  if (adapters_) adapters_->forward(head_site_name(), buffers_->final_out, out);
   store(out);
   return out;
 }

@@ -57,7 +57,7 @@ class Transformer {
   std::vector<sdk::LinearSite> linear_sites() const;
 
   // Adapters beside the sites they target; the base model is then frozen and only the adapters'
-  // parameters train. Throws std::invalid_argument for a target this model cannot adapt yet.
+  // parameters train. Throws std::invalid_argument for an adapter on a head tied to the embedding.
   void attach_adapters(std::unique_ptr<SiteAdapters> adapters);
   SiteAdapters* adapters() { return adapters_.get(); }
   const SiteAdapters* adapters() const { return adapters_.get(); }
@@ -132,6 +132,7 @@ class Transformer {
   backend::Tensor gradient(const std::string& name) const;  // undefined when the weight is frozen
   std::string layer_prefix(std::int64_t layer) const;
   const std::string& head_weight_name() const;
+  const std::string& head_site_name() const;  // the output head as strategies name it
   // Rounds an activation (or its gradient) to the compute dtype; nothing in f32.
   void store(const backend::Tensor& tensor) const {
     if (compute_dtype_ != backend::DType::f32) backend_.round_to(tensor, compute_dtype_);

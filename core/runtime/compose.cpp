@@ -130,6 +130,7 @@ Composition compose_pipeline(PipelineSpec spec) {
   // The model's shape and linear sites, from config.json alone (no weights), so strategies can
   // check themselves against the model before anything heavy happens.
   std::optional<model::ParameterLayout> model_layout;
+  bool head_tied = false;
   if (!pipeline.spec.model_path.empty()) {
     sdk::Result<model::ModelConfig> config = model::load_model_config(pipeline.spec.model_path);
     if (!config) {
@@ -139,6 +140,7 @@ Composition compose_pipeline(PipelineSpec spec) {
                                              config->num_kv_heads, config->intermediate_size, config->vocab_size};
       pipeline.facts.sites = model::linear_sites(*config);
       model_layout.emplace(*config);
+      head_tied = config->tie_word_embeddings;
     }
   }
 
@@ -176,6 +178,21 @@ Composition compose_pipeline(PipelineSpec spec) {
       problems.push_back(Error::internal(std::string("plugin threw from check(): ") + failure.what()));
     } catch (...) {
       problems.push_back(Error::internal("plugin threw a non-standard exception from check()"));
+    }
+    if (composed.strategy->kind() == sdk::StrategyKind::adapter && head_tied) {
+      const auto& adapter = static_cast<const sdk::AdapterStrategy&>(*composed.strategy);
+      for (const sdk::LinearSite& site : pipeline.facts.sites) {
+        bool targeted = false;
+        try {
+          targeted = site.is_output_head && adapter.targets(site);
+        } catch (const std::exception&) {
+        }
+        if (targeted) {
+          problems.push_back(Error::invalid_input("target_modules include the output head (" + site.name +
+                                                  "), which this model ties to its input embedding "
+                                                  "(tie_word_embeddings): leave it out"));
+        }
+      }
     }
     if (composed.strategy->kind() == sdk::StrategyKind::adapter && model_layout) {
       for (Error& problem : check_modules_to_save(static_cast<const sdk::AdapterStrategy&>(*composed.strategy),

@@ -343,7 +343,10 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
                                   std::to_string(total_steps) + " steps (raise training.max_steps to train further)");
     }
     if (model.adapters() != nullptr) {
-      if (auto weights = model::load_adapter_weights(*model.adapters(), *resume_from); !weights) return weights.error();
+      if (auto weights = model::load_adapter_weights(*model.adapters(), *resume_from, &model.parameters()); !weights) {
+        return weights.error();
+      }
+      model.refresh_compute_weights();
     }
     sdk::Result<bool> restored = load_optimizer_state(*resume_from, trainer.optimizer(), resumed->optimizer_steps);
     if (!restored) return restored.error();

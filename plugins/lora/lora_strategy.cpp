@@ -112,13 +112,6 @@ sdk::Errors LoraStrategy::check(const sdk::PipelineFacts& facts) const {
     errors.push_back(sdk::Error::not_implemented("bias: " + bias_ +
                                                  " is not supported: only bias: none (no bias terms are trained)"));
   }
-  for (const sdk::LinearSite& site : facts.sites) {
-    if (site.is_output_head && targets(site)) {
-      errors.push_back(sdk::Error::not_implemented(
-          "LoRA on the output head (" + site.name +
-          ") is not implemented yet: leave it out of target_modules (all-linear already excludes it)"));
-    }
-  }
   return errors;
 }
 

@@ -18,8 +18,8 @@ class LoraPlugin final : public sdk::Plugin {
 
   std::string status() const override {
     return "Trains LoRA adapters (fp32) on the CPU backend with the base model frozen; writes and reads "
-           "PEFT's adapter_config.json + adapter_model.safetensors, modules_to_save included. Not yet: bias other "
-           "than none, adapters on the output head, DoRA.";
+           "PEFT's adapter_config.json + adapter_model.safetensors, modules_to_save and an untied lm_head included. "
+           "Not yet: bias other than none, DoRA.";
   }
 
   sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options,

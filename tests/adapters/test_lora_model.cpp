@@ -70,7 +70,8 @@ AdaptedModel load_adapted(const std::string& reference_case, const fs::path& ada
   adapted.strategy = std::move(*strategy);
   auto attached = fthost::train::attach_adapter(*adapted.model, adapted.strategy.adapter(), "lora", "base");
   REQUIRE_MESSAGE(attached.ok(), (attached.ok() ? "" : attached.error().message));
-  auto weights = fthost::model::load_adapter_weights(*adapted.model->adapters(), adapter_folder);
+  auto weights =
+      fthost::model::load_adapter_weights(*adapted.model->adapters(), adapter_folder, &adapted.model->parameters());
   REQUIRE_MESSAGE(weights.ok(), (weights.ok() ? "" : weights.error().message));
   return adapted;
 }
@@ -94,9 +95,9 @@ fthost::sdk::Options lora_options(std::map<std::string, fthost::sdk::OptionValue
 }  // namespace
 
 TEST_CASE("an adapter PEFT saved: fthost's logits, loss and LoRA gradients equal PEFT's") {
-  // (base model, adapter fixture): LoRA on all linears; on GPT-2's Conv1D; with modules_to_save
+  // (base model, adapter fixture): LoRA on all linears; on GPT-2's Conv1D; with modules_to_save; on lm_head
   for (auto [name, fixture] : {std::pair{"llama_gqa", "llama_gqa_peft"}, std::pair{"gpt2", "gpt2_peft"},
-                               std::pair{"llama_gqa", "llama_gqa_modules_peft"}}) {
+                               std::pair{"llama_gqa", "llama_gqa_modules_peft"}, std::pair{"llama_gqa", "llama_gqa_head_peft"}}) {
     CAPTURE(fixture);
     const fs::path folder = peft_folder(fixture);
     AdaptedModel adapted = load_adapted(name, folder);
@@ -145,7 +146,7 @@ TEST_CASE("an adapter fthost saved: PEFT loaded it and computed the logits fthos
 
 TEST_CASE("merge: the merged model computes what base + adapter computes") {
   for (auto [name, fixture] : {std::pair{"llama_gqa", "llama_gqa_peft"}, std::pair{"gpt2", "gpt2_peft"},
-                               std::pair{"llama_gqa", "llama_gqa_modules_peft"}}) {
+                               std::pair{"llama_gqa", "llama_gqa_modules_peft"}, std::pair{"llama_gqa", "llama_gqa_head_peft"}}) {
     CAPTURE(fixture);
     AdaptedModel adapted = load_adapted(name, peft_folder(fixture));
     ReferenceCase reference(name);

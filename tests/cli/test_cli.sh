@@ -76,6 +76,9 @@ expect_rc 2 "override with a bad value"
 expect_contains "$err" "fthost: error: command line: training.learning_rate must be a number, got 'fast'" "override error"
 run_fthost validate configs/quickstart.yaml adapter.plugin=lora adapter.r=16
 expect_rc 0 "adding an adapter by override validates"
+run_fthost validate configs/lora.yaml "adapter.target_modules=[q_proj,lm_head]"
+expect_rc 2 "LoRA on a head tied to the embedding"
+expect_contains "$err" "target_modules include the output head (lm_head), which this model ties to its input embedding" "tied head named"
 run_fthost validate configs/quickstart.yaml adapter.plugin=lora adapter.bias=all
 expect_rc 4 "adding an adapter by override reaches the plugin's checks"
 expect_contains "$err" "bias: all is not supported: only bias: none" "lora says what is not implemented"
