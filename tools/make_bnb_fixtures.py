@@ -3,7 +3,9 @@
 the oracle for fthost's NF4 / FP4 codec (plugins/quant_nf4/nf4_codec.cpp): for fixed inputs (a
 Gaussian matrix and a heavy-tailed one with an odd element count), the packed 4-bit codes and the
 per-block absmax that `bitsandbytes.functional.quantize_4bit` gives, per quant_type and blocksize.
-fthost must produce the same bytes. Run by hand:
+Also a double-quantized (compress_statistics=True) NF4 case: the 8-bit absmax codes, offset,
+nested absmax and bitsandbytes' dynamic map. fthost must produce the same bytes (the absmax codes:
+up to near-ties, see plugins/quant_nf4/nf4_codec.hpp). Run by hand:
     ~/.venvs/fthost-reference/bin/pip install bitsandbytes
     ~/.venvs/fthost-reference/bin/python tools/make_bnb_fixtures.py
 """
@@ -42,6 +44,18 @@ def main():
                 tensors[key + ".absmax"] = state.absmax.float().contiguous()
                 tensors[key + ".dequantized"] = F.dequantize_4bit(packed, state).float().flatten().contiguous()
                 cases.append(key)
+    # Double quantization (compress_statistics=True) of a larger Gaussian: several absmax blocks of 256.
+    large = torch.randn(33000, generator=generator)  # 516 absmax values: blocks of 256, 256 and 4
+    packed, state = F.quantize_4bit(large, blocksize=64, quant_type="nf4", compress_statistics=True)
+    _, plain = F.quantize_4bit(large, blocksize=64, quant_type="nf4")
+    tensors["double.input"] = large.contiguous()
+    tensors["double.codes"] = packed.flatten().contiguous()
+    tensors["double.absmax"] = plain.absmax.float().contiguous()        # the first level, exact
+    tensors["double.absmax_codes"] = state.absmax.contiguous()           # uint8
+    tensors["double.offset"] = state.offset.reshape(1).float()
+    tensors["double.nested_absmax"] = state.state2.absmax.float().contiguous()
+    tensors["double.dynamic_map"] = state.state2.code.float().contiguous()
+    tensors["double.dequantized"] = F.dequantize_4bit(packed, state).float().flatten().contiguous()
     OUT.mkdir(parents=True, exist_ok=True)
     safetensors.torch.save_file(tensors, OUT / "quantize_4bit.safetensors")
     (OUT / "quantize_4bit.json").write_text(json.dumps(
