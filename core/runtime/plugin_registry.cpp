@@ -137,10 +137,23 @@ sdk::Result<LoadedPlugin> load_plugin_library(const fs::path& library_path) {
   std::optional<sdk::StrategyKind> kind = sdk::strategy_kind_from_string(descriptor->kind);
   if (!kind) return reject(library, std::string("declares unknown strategy kind '") + descriptor->kind + "'");
 
-  const auto* plugin = static_cast<const sdk::Plugin*>(descriptor->instance());
-  if (plugin == nullptr) return reject(library, "returned no plugin object");
-  if (plugin->kind() != *kind) return reject(library, "declares kind '" + std::string(descriptor->kind) +
-                                                          "' but its plugin object is of another kind");
+  // The first C++ calls into the plugin: anything they throw rejects the library here, so the
+  // host's later calls to kind(), options() and status() (which return stored values) are safe.
+  const sdk::Plugin* plugin = nullptr;
+  std::optional<sdk::StrategyKind> object_kind;
+  try {
+    plugin = static_cast<const sdk::Plugin*>(descriptor->instance());
+    if (plugin == nullptr) return reject(library, "returned no plugin object");
+    object_kind = plugin->kind();
+    static_cast<void>(plugin->options().specs().size());
+    static_cast<void>(plugin->status());
+  } catch (const std::exception& failure) {
+    return reject(library, std::string("threw while describing itself: ") + failure.what());
+  } catch (...) {
+    return reject(library, "threw a non-standard exception while describing itself");
+  }
+  if (object_kind != *kind) return reject(library, "declares kind '" + std::string(descriptor->kind) +
+                                                       "' but its plugin object is of another kind");
 
   LoadedPlugin loaded;
   loaded.name = descriptor->name;

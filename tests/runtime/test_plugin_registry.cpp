@@ -81,6 +81,15 @@ TEST_CASE("a library that fails to load reports the loader's reason") {
   CHECK(loaded.error().message.find("undefined symbol: fthost_test_symbol_nobody_defines") != std::string::npos);
 }
 
+TEST_CASE("a plugin that throws while describing itself is refused, naming the library and the exception") {
+  TemporaryFolder folder;
+  auto path = install_test_plugin(folder, "throwing_options");
+  auto loaded = fthost::runtime::load_plugin_library(path);
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(loaded.error().message.find(path.string()) != std::string::npos);
+  CHECK(loaded.error().message.find("threw while describing itself: options() exploded") != std::string::npos);
+}
+
 TEST_CASE("two plugins with one name are an error naming both files") {
   TemporaryFolder first;
   TemporaryFolder second;

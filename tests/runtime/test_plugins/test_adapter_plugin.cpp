@@ -4,6 +4,7 @@
 //   FTHOST_TEST_SDK_HASH    pretend to be built from other SDK headers
 //   FTHOST_TEST_NAME        the plugin's name (default "test_adapter")
 //   FTHOST_TEST_UNRESOLVED  reference a symbol nothing defines, so loading with RTLD_NOW fails
+//   FTHOST_TEST_THROWING_OPTIONS  throw from options(), which the host calls before trusting a plugin
 #include <stdexcept>
 
 #include <fthost/sdk.hpp>
@@ -85,7 +86,12 @@ class TestAdapterPlugin final : public fthost::sdk::Plugin {
     schema_.add_bool("throw_on_check", false, "throw from check(), to test the host's guard");
   }
   fthost::sdk::StrategyKind kind() const override { return fthost::sdk::StrategyKind::adapter; }
-  const fthost::sdk::OptionSchema& options() const override { return schema_; }
+  const fthost::sdk::OptionSchema& options() const override {
+#ifdef FTHOST_TEST_THROWING_OPTIONS
+    throw std::runtime_error("options() exploded");
+#endif
+    return schema_;
+  }
   std::string status() const override { return "test plugin: works everywhere"; }
   fthost::sdk::Result<std::unique_ptr<fthost::sdk::Strategy>> create(const fthost::sdk::Options& options,
                                                                      fthost::sdk::Context&) const override {
