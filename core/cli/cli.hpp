@@ -57,5 +57,6 @@ int run_init_model_command(const Arguments& arguments);
 int run_eval_command(const Arguments& arguments);
 int run_merge_command(const Arguments& arguments);
 int run_generate_command(const Arguments& arguments);
+int run_hw_command(const Arguments& arguments);
 
 }  // namespace fthost::cli

@@ -42,6 +42,7 @@ constexpr std::string_view commands_help =
     "  merge --model DIR --adapter DIR --out DIR   fold an adapter (PEFT layout) into a plain model folder\n"
     "  generate --model DIR [--adapter DIR] --prompt TEXT [--max-new-tokens N] [--temperature T]\n"
     "           [--top-k K] [--top-p P] [--seed N]   continue a prompt, streamed to stdout\n"
+    "  hw                           GPUs (CUDA runtime), CPU cores, memory and units, and what runs here\n"
     "\n"
     "Run `fthost COMMAND --help` for a command's own help.\n"
     "\n"
@@ -113,12 +114,13 @@ int dispatch(const std::vector<std::string>& all_arguments) {
   if (command == "eval") return run_eval_command(arguments);
   if (command == "merge") return run_merge_command(arguments);
   if (command == "generate") return run_generate_command(arguments);
+  if (command == "hw") return run_hw_command(arguments);
   if (command == "help") {
     std::cout << commands_help << "\n" << global;
     return exit_ok;
   }
   return report_error(sdk::Error::invalid_input("command line: unknown command '" + command +
-                                                "' (commands: plugins, sections, validate, run, init-model, eval, merge, generate; see `fthost --help`)"));
+                                                "' (commands: plugins, sections, validate, run, init-model, eval, merge, generate, hw; see `fthost --help`)"));
 }
 
 }  // namespace

@@ -70,6 +70,15 @@ run_fthost validate configs/quickstart.yaml
 expect_rc 0 "quickstart validates"
 expect_contains "$out" "configs/quickstart.yaml: valid" "validate says valid"
 
+# What the machine offers: GPUs (or why none), CPU cores, memory and units.
+run_fthost hw
+expect_rc 0 "hw"
+expect_contains "$out" "GPUs" "hw lists GPUs"
+expect_contains "$out" "logical cores" "hw describes the CPU"
+expect_contains "$out" "backend cpu: full fine-tuning or LoRA" "hw says what runs here"
+run_fthost hw --json
+expect_rc 2 "hw with an argument"
+
 # Overrides on the command line, as Hydra / torchtune users write them.
 run_fthost validate configs/quickstart.yaml training.learning_rate=fast
 expect_rc 2 "override with a bad value"
