@@ -66,8 +66,7 @@ sdk::Result<bool> load_adapter_weights(SiteAdapters& adapters, const std::filesy
       const std::string parameter = tensor.name.substr(peft_prefix.size(), marker - peft_prefix.size()) + "." +
                                     tensor.name.substr(marker + base_layer.size());
       const ParameterSpec* spec = base->layout().find(parameter);
-      if (spec == nullptr || spec->shape != tensor.shape ||
-          (tensor.dtype != sdk::DType::f32 && tensor.dtype != sdk::DType::bf16 && tensor.dtype != sdk::DType::f16)) {
+      if (spec == nullptr || spec->shape != tensor.shape || !is_float_dtype(tensor.dtype)) {
         return Error::invalid_input(path.string() + ": tensor '" + tensor.name + "' does not fit the base model's '" +
                                     parameter + "'");
       }
@@ -92,7 +91,7 @@ sdk::Result<bool> load_adapter_weights(SiteAdapters& adapters, const std::filesy
                                   shape_for_message(stored->shape) + ", expected " + shape_for_message(spec.shape) +
                                   " from adapter_config.json and the base model");
     }
-    if (stored->dtype != sdk::DType::f32 && stored->dtype != sdk::DType::bf16 && stored->dtype != sdk::DType::f16) {
+    if (!is_float_dtype(stored->dtype)) {
       return Error::invalid_input(path.string() + ": tensor '" + spec.name + "' has dtype " +
                                   std::string(sdk::to_string(stored->dtype)) + ", expected a float type (F32, F16, BF16)");
     }

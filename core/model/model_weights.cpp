@@ -146,7 +146,7 @@ sdk::Result<std::unique_ptr<Transformer>> load_transformer(const std::filesystem
                                   shape_for_message(stored->shape) + ", expected " + shape_for_message(expected) +
                                   " from config.json");
     }
-    if (stored->dtype != sdk::DType::f32 && stored->dtype != sdk::DType::bf16 && stored->dtype != sdk::DType::f16) {
+    if (!is_float_dtype(stored->dtype)) {
       return Error::invalid_input(file_of(stored) + ": tensor '" + stored->name + "' has dtype " +
                                   std::string(sdk::to_string(stored->dtype)) + ", expected a float type (F32, F16, BF16)");
     }

@@ -32,6 +32,11 @@ sdk::Result<std::vector<std::filesystem::path>> save_transformer(const Transform
 sdk::Result<std::vector<std::string>> copy_tokenizer_files(const std::filesystem::path& from,
                                                            const std::filesystem::path& to);
 
+// F32, F16 or BF16: the stored dtypes fthost reads as weights (converted to f32).
+inline bool is_float_dtype(sdk::DType dtype) {
+  return dtype == sdk::DType::f32 || dtype == sdk::DType::bf16 || dtype == sdk::DType::f16;
+}
+
 // A float tensor's elements (F32, F16 or BF16) as f32; empty for other dtypes.
 std::vector<float> float_tensor_values(const SafetensorsTensor& tensor);
 

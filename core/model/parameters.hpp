@@ -26,6 +26,14 @@ struct ParameterSpec {
   bool stored_transposed = false;
 };
 
+// The module a parameter belongs to: its name without the last component
+// ("model.layers.0.mlp.up_proj.weight" -> "model.layers.0.mlp.up_proj"). PEFT's modules_to_save
+// and target_modules entries name modules.
+inline std::string_view parameter_module(std::string_view parameter) {
+  const std::size_t dot = parameter.rfind('.');
+  return dot == std::string_view::npos ? parameter : parameter.substr(0, dot);
+}
+
 // Which parameters a model has, where each lives in the buffer. Built from the config alone.
 class ParameterLayout {
  public:

@@ -19,6 +19,15 @@ std::vector<sdk::TensorRef> refs_of(const std::vector<Tensor>& tensors) {
   return refs;
 }
 
+// Views of a site's parameters inside `set` (the parameters themselves or their gradients). The
+// set owns the bytes, so the views outlive the temporary Tensors they are taken from.
+std::vector<sdk::TensorRef> refs_in(const std::vector<const ParameterSpec*>& specs, const ParameterSet& set) {
+  std::vector<sdk::TensorRef> refs;
+  refs.reserve(specs.size());
+  for (const ParameterSpec* spec : specs) refs.push_back(tensor_ref(set.get(*spec)));
+  return refs;
+}
+
 }  // namespace
 
 SiteAdapters::SiteAdapters(const sdk::AdapterStrategy& strategy, std::string plugin,
@@ -69,9 +78,7 @@ SiteAdapters::SiteAdapters(const sdk::AdapterStrategy& strategy, std::string plu
   for (const std::string& module : modules) {
     bool matched = false;
     for (const ParameterSpec& spec : base.specs()) {
-      const std::size_t dot = spec.name.rfind('.');
-      const std::string owner = dot == std::string::npos ? spec.name : spec.name.substr(0, dot);
-      if (!sdk::site_name_matches(owner, module)) continue;
+      if (!sdk::site_name_matches(parameter_module(spec.name), module)) continue;
       matched = true;
       if (copy_by_base_name_.count(spec.name) != 0) continue;
       std::string saved;
@@ -131,9 +138,7 @@ backend::Tensor SiteAdapters::module_copy_gradient(std::string_view name, const 
 void SiteAdapters::initialize(std::uint64_t seed, const ParameterSet& base) {
   for (const auto& [base_name, saved] : copy_by_base_name_) backend_.copy(parameters_->get(saved), base.get(base_name));
   for (const Site& site : sites_) {
-    std::vector<Tensor> parameters;
-    for (const ParameterSpec* spec : site.parameters) parameters.push_back(parameters_->get(*spec));
-    std::vector<sdk::TensorRef> refs = refs_of(parameters);
+    const std::vector<sdk::TensorRef> refs = refs_in(site.parameters, *parameters_);
     sdk::SiteAdapterTensors tensors{refs, {}, {}};
     call_plugin(site, "initialize", [&] {
       strategy_.initialize(site.site, tensors, backend::counter_substream(seed, site.index), ops_);
@@ -165,10 +170,8 @@ void SiteAdapters::forward(std::string_view site_name, const Tensor& input, cons
   if (site == nullptr) return;
   const std::int64_t rows = tensor_ref(input).rows;
   ensure_activation_rows(*site, rows);
-  std::vector<Tensor> parameters;
-  for (const ParameterSpec* spec : site->parameters) parameters.push_back(parameters_->get(*spec));
-  std::vector<sdk::TensorRef> parameter_refs = refs_of(parameters);
-  std::vector<sdk::TensorRef> activation_refs = refs_of(site->activations);
+  const std::vector<sdk::TensorRef> parameter_refs = refs_in(site->parameters, *parameters_);
+  const std::vector<sdk::TensorRef> activation_refs = refs_of(site->activations);
   sdk::SiteAdapterTensors tensors{parameter_refs, {}, activation_refs};
   call_plugin(*site, "forward", [&] {
     strategy_.forward(site->site, tensors, tensor_ref(input), tensor_ref(output), pass_for(*site), ops_);
@@ -179,15 +182,9 @@ void SiteAdapters::backward(std::string_view site_name, const Tensor& input, con
                             const Tensor& d_input, ParameterSet& gradients) {
   const Site* site = find(site_name);
   if (site == nullptr) return;
-  std::vector<Tensor> parameters;
-  std::vector<Tensor> gradient_tensors;
-  for (const ParameterSpec* spec : site->parameters) {
-    parameters.push_back(parameters_->get(*spec));
-    gradient_tensors.push_back(gradients.get(*spec));
-  }
-  std::vector<sdk::TensorRef> parameter_refs = refs_of(parameters);
-  std::vector<sdk::TensorRef> gradient_refs = refs_of(gradient_tensors);
-  std::vector<sdk::TensorRef> activation_refs = refs_of(site->activations);
+  const std::vector<sdk::TensorRef> parameter_refs = refs_in(site->parameters, *parameters_);
+  const std::vector<sdk::TensorRef> gradient_refs = refs_in(site->parameters, gradients);
+  const std::vector<sdk::TensorRef> activation_refs = refs_of(site->activations);
   sdk::SiteAdapterTensors tensors{parameter_refs, gradient_refs, activation_refs};
   call_plugin(*site, "backward", [&] {
     strategy_.backward(site->site, tensors, tensor_ref(input), tensor_ref(d_output), tensor_ref(d_input),
@@ -197,9 +194,7 @@ void SiteAdapters::backward(std::string_view site_name, const Tensor& input, con
 
 void SiteAdapters::merge_into(ParameterSet& model_parameters) {
   for (const Site& site : sites_) {
-    std::vector<Tensor> parameters;
-    for (const ParameterSpec* spec : site.parameters) parameters.push_back(parameters_->get(*spec));
-    std::vector<sdk::TensorRef> refs = refs_of(parameters);
+    const std::vector<sdk::TensorRef> refs = refs_in(site.parameters, *parameters_);
     sdk::SiteAdapterTensors tensors{refs, {}, {}};
     Tensor weight = model_parameters.get(site.site.name + ".weight");
     call_plugin(site, "merge", [&] { strategy_.merge(site.site, tensors, tensor_ref(weight), ops_); });

@@ -52,10 +52,7 @@ sdk::Errors check_modules_to_save(const sdk::AdapterStrategy& adapter, const mod
     return {Error::internal(std::string("plugin threw from modules_to_save(): ") + failure.what())};
   }
   std::set<std::string> owners;
-  for (const model::ParameterSpec& spec : layout.specs()) {
-    const std::size_t dot = spec.name.rfind('.');
-    owners.insert(dot == std::string::npos ? spec.name : spec.name.substr(0, dot));
-  }
+  for (const model::ParameterSpec& spec : layout.specs()) owners.emplace(model::parameter_module(spec.name));
   for (const std::string& module : modules) {
     bool found = false;
     for (const std::string& owner : owners) found = found || sdk::site_name_matches(owner, module);
