@@ -96,8 +96,7 @@ int main(int argc, char** argv) {
   }
   fthost::model::Transformer model(*config, *backend);
   fthost::model::initialize_transformer(model, 1);
-  std::int64_t parameters = 0;
-  for (const auto& spec : model.layout().specs()) parameters += fthost::backend::shape_elements(spec.shape);
+  const std::int64_t parameters = model.layout().parameter_count();
   if (bf16) model.set_compute_dtype(fthost::backend::DType::bf16);
   std::unique_ptr<fthost::plugins::LoraStrategy> lora;
   if (lora_rank > 0) {

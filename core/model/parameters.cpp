@@ -67,6 +67,7 @@ void ParameterLayout::add(std::string name, backend::Shape shape, ParameterRole 
   spec.offset = total_elements_;
   spec.stored_transposed = stored_transposed;
   // Each parameter starts on a 16-element (64-byte) boundary so vector kernels see aligned rows.
+  parameter_count_ += backend::shape_elements(spec.shape);
   total_elements_ += (backend::shape_elements(spec.shape) + 15) / 16 * 16;
   index_by_name_[spec.name] = specs_.size();
   specs_.push_back(std::move(spec));

@@ -44,12 +44,14 @@ class ParameterLayout {
 
   const std::vector<ParameterSpec>& specs() const { return specs_; }
   const ParameterSpec* find(std::string_view name) const;
-  std::int64_t total_elements() const { return total_elements_; }
+  std::int64_t total_elements() const { return total_elements_; }  // buffer size, alignment padding included
+  std::int64_t parameter_count() const { return parameter_count_; }  // the parameters alone
 
  private:
   std::vector<ParameterSpec> specs_;
   std::map<std::string, std::size_t, std::less<>> index_by_name_;
   std::int64_t total_elements_ = 0;
+  std::int64_t parameter_count_ = 0;
 };
 
 // A buffer laid out as a ParameterLayout: the parameters themselves, their gradients, or an

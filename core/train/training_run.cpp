@@ -75,18 +75,6 @@ const runtime::ComposedStrategy* find_strategy(const runtime::ComposedPipeline& 
   return nullptr;
 }
 
-sdk::Result<bool> attach_composed_adapter(model::Transformer& model, const runtime::ComposedStrategy& adapter,
-                                          const std::string& base_model) {
-  return train::attach_adapter(model, static_cast<const sdk::AdapterStrategy&>(*adapter.strategy),
-                        adapter.choice->plugin->name, base_model);
-}
-
-std::int64_t count_elements(const model::ParameterLayout& layout) {
-  std::int64_t count = 0;
-  for (const model::ParameterSpec& spec : layout.specs()) count += backend::shape_elements(spec.shape);
-  return count;
-}
-
 }  // namespace
 
 sdk::Result<bool> attach_adapter(model::Transformer& model, const sdk::AdapterStrategy& strategy,
@@ -230,7 +218,8 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
                                       spec.training.get_int("activation_checkpointing.every_n_layers")});
   if (precision != nullptr) model.set_compute_dtype(precision->compute_dtype());
   if (adapter != nullptr) {
-    sdk::Result<bool> attached = attach_composed_adapter(model, *adapter, spec.model_path.string());
+    sdk::Result<bool> attached = attach_adapter(model, static_cast<const sdk::AdapterStrategy&>(*adapter->strategy),
+                                                adapter->choice->plugin->name, spec.model_path.string());
     if (!attached) return attached.error();
     // A resumed run reads the adapter's weights once its settings are known to match (below).
     if (!resume_from) {
@@ -242,10 +231,10 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
                               ? "all trained"
                               : std::to_string(model.adapters()->sites().size()) + " sites adapted by " +
                                     adapter->choice->plugin->name + ", " +
-                                    std::to_string(count_elements(model.adapters()->layout())) +
+                                    std::to_string(model.adapters()->layout().parameter_count()) +
                                     " trainable; base frozen";
     observer.info("model: " + model.config().model_type + ", " + std::to_string(model.config().num_layers) +
-                  " layers, " + std::to_string(count_elements(model.layout())) + " parameters (f32, " + trained + ")");
+                  " layers, " + std::to_string(model.layout().parameter_count()) + " parameters (f32, " + trained + ")");
   }
 
   const std::int64_t seq_len = spec.data.get_int("seq_len");
