@@ -70,6 +70,11 @@ class Backend {
   // c[m,n] = alpha * op(a) @ op(b) + beta * c, row-major; op(a) is [m,k], op(b) is [k,n].
   virtual void gemm(bool transpose_a, bool transpose_b, float alpha, const Tensor& a, const Tensor& b, float beta,
                     const Tensor& c) = 0;
+  // c[m,n] (i32) = a[m,k] (i8) @ b[n,k]^T (i8), exact: products summed in int32 (LLM.int8()'s
+  // int8 x int8 -> int32). On the matrix/vector int8 units the CPU has (AMX-INT8, AVX512-VNNI, ...),
+  // chosen at run time, else a plain loop. a and c follow the [N,C] convention (m rows); k is at
+  // most 131071, so that no sum of k products (each at most 128 * 128) overflows int32.
+  virtual void gemm_s8(const Tensor& c, const Tensor& a, const Tensor& b) = 0;
 
   // ---- layers ----
   // out[N,C] = table[ids[N], :]

@@ -181,6 +181,29 @@ GemmDims gemm(Device device, bool transpose_a, bool transpose_b, const Tensor& a
   return dims;
 }
 
+GemmDims gemm_s8(Device device, const Tensor& c, const Tensor& a, const Tensor& b) {
+  // Sums of k products of int8 values, each at most 128 * 128 = 2^14, fit int32 up to this k.
+  constexpr std::int64_t kLongestExactSum = (std::int64_t{1} << 31) / (128 * 128) - 1;  // 131071
+  OpCheck check("gemm_s8", device);
+  check.require(c, "c", i32);
+  check.require(a, "a", DType::i8);
+  check.require(b, "b", DType::i8);
+  if (b.rank() != 2) check.fail("b is " + shape_to_string(b.shape()) + ", expected [n, k]");
+  // m = the product of a's leading dimensions (also when k is 0, where rows_of cannot tell).
+  const std::int64_t k = check.last_dim(a, "a");
+  GemmDims dims{shape_elements(Shape(a.shape().begin(), a.shape().end() - 1)), b.dim(0), k};
+  if (b.dim(1) != dims.k) {
+    check.fail("a is " + shape_to_string(a.shape()) + " but b is " + shape_to_string(b.shape()) +
+               ": a's last dimension and b's second (k) differ");
+  }
+  check.matrix(c, "c", dims.m, dims.n);
+  if (dims.k > kLongestExactSum) {
+    check.fail("k (" + std::to_string(dims.k) + ") exceeds " + std::to_string(kLongestExactSum) +
+               ": a sum of that many int8 products can overflow int32");
+  }
+  return dims;
+}
+
 LinearDims linear_forward(Device device, const Tensor& out, const Tensor& inp, const Tensor& weight,
                           const Tensor& bias) {
   OpCheck check("linear_forward", device);

@@ -52,6 +52,7 @@ ColumnBlockDims column_block(Device device, const Tensor& wide, const Tensor& na
 
 // ---- GEMM and layers ----
 GemmDims gemm(Device device, bool transpose_a, bool transpose_b, const Tensor& a, const Tensor& b, const Tensor& c);
+GemmDims gemm_s8(Device device, const Tensor& c, const Tensor& a, const Tensor& b);
 LinearDims linear_forward(Device device, const Tensor& out, const Tensor& inp, const Tensor& weight,
                           const Tensor& bias);
 LinearDims linear_backward(Device device, const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,

@@ -29,6 +29,7 @@ std::string describe_isa(dnnl_cpu_isa_t isa) {
     case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
     case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
     case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
     default: return "isa " + std::to_string(static_cast<unsigned>(isa));
   }
 }

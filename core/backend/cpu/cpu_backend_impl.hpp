@@ -9,6 +9,7 @@
 
 #include "backend/backend.hpp"
 #include "backend/cpu/cpu_gemm_bf16.hpp"
+#include "backend/cpu/cpu_gemm_s8.hpp"
 
 namespace fthost::backend::cpu {
 
@@ -41,6 +42,9 @@ class CpuBackend final : public Backend {
   void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor& bias) override;
   void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                        const Tensor& inp, const Tensor& weight) override;
+
+  // cpu_gemm_s8.cpp
+  void gemm_s8(const Tensor& c, const Tensor& a, const Tensor& b) override;
 
   // cpu_embedding.cpp
   void embedding_forward(const Tensor& out, const Tensor& ids, const Tensor& table) override;
@@ -93,6 +97,7 @@ class CpuBackend final : public Backend {
   std::unique_ptr<Allocator> allocator_;
   DType matmul_precision_ = DType::f32;
   std::unique_ptr<Bf16Gemm> bf16_gemm_;  // built on first use
+  std::unique_ptr<S8Gemm> s8_gemm_;      // built on first use
 };
 
 }  // namespace fthost::backend::cpu
