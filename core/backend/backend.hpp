@@ -49,6 +49,8 @@ class Backend {
   virtual void add_inplace(const Tensor& accumulator, const Tensor& value) = 0;  // accumulator += value
   virtual void scale_inplace(const Tensor& tensor, float factor) = 0;
   virtual void add_scaled(const Tensor& accumulator, const Tensor& value, float factor) = 0;  // acc += factor * value
+  // out[N,C] += bias[C] (a quantized site's bias, added after its plugin's matmul)
+  virtual void add_bias(const Tensor& out, const Tensor& bias) = 0;
   // Rounds f32 values in place to the nearest value of a 16-bit float type (bf16 or f16), ties to
   // even, as a GPU's conversion does: the tensor then holds exactly what 16-bit storage would hold.
   // f16: beyond its range -> +-inf, below -> its subnormals or +-0. NaN stays NaN.

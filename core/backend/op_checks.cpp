@@ -124,6 +124,15 @@ std::int64_t add_inplace(Device device, const Tensor& accumulator, const Tensor&
   return value.numel();
 }
 
+std::int64_t add_bias(Device device, const Tensor& out, const Tensor& bias) {
+  OpCheck check("add_bias", device);
+  check.require(out, "out", f32);
+  check.require(bias, "bias", f32);
+  const std::int64_t width = out.rank() == 0 ? 1 : out.shape().back();
+  check.elements(bias, "bias", width);
+  return width;
+}
+
 std::int64_t dropout(Device device, const Tensor& out, const Tensor& inp, float probability) {
   OpCheck check("dropout", device);
   check.require(out, "out", f32);

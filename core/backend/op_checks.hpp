@@ -45,6 +45,8 @@ std::int64_t copy(Device device, const Tensor& destination, const Tensor& source
 std::int64_t transfer(Device device, const Tensor& tensor, const void* host_bytes, const char* op);
 std::int64_t add(Device device, const Tensor& out, const Tensor& a, const Tensor& b);
 std::int64_t add_inplace(Device device, const Tensor& accumulator, const Tensor& value);
+// Returns the row width C of out[N,C] += bias[C].
+std::int64_t add_bias(Device device, const Tensor& out, const Tensor& bias);
 std::int64_t unary_f32(Device device, const Tensor& tensor, const char* op);
 std::int64_t dropout(Device device, const Tensor& out, const Tensor& inp, float probability);
 ColumnBlockDims column_block(Device device, const Tensor& wide, const Tensor& narrow, std::int64_t first_column,

@@ -61,4 +61,18 @@ void PluginOps::dropout(const sdk::TensorRef& out, const sdk::TensorRef& input, 
   backend_.dropout(borrow(out, "dropout", "out"), borrow(input, "dropout", "input"), probability, seed);
 }
 
+void PluginOps::round_to(const sdk::TensorRef& tensor, sdk::DType dtype) {
+  backend_.round_to(borrow(tensor, "round_to", "tensor"), dtype);
+}
+
+void PluginOps::matmul_s8(const sdk::TensorRef& out, const sdk::TensorRef& a, const sdk::TensorRef& b) {
+  backend_.gemm_s8(borrow(out, "matmul_s8", "out"), borrow(a, "matmul_s8", "a"), borrow(b, "matmul_s8", "b"));
+}
+
+sdk::TensorRef PluginOps::scratch(sdk::DType dtype, std::int64_t rows, std::int64_t cols) {
+  if (rows < 0 || cols < 0) throw std::logic_error("scratch: negative extent");
+  scratch_.push_back(backend_.empty(dtype, {rows, cols}));
+  return tensor_ref(scratch_.back());
+}
+
 }  // namespace fthost::backend

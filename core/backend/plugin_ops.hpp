@@ -3,6 +3,8 @@
 // host gave them; each is turned into a borrowed Tensor and run through the backend's op, so a
 // plugin's arithmetic is the backend's arithmetic (and is checked by the same op tests).
 
+#include <vector>
+
 #include "backend/backend.hpp"
 #include "fthost/sdk/ops.hpp"
 
@@ -23,10 +25,17 @@ class PluginOps final : public sdk::Ops {
   void fill_uniform(const sdk::TensorRef& tensor, float low, float high, std::uint64_t seed) override;
   void fill_normal(const sdk::TensorRef& tensor, float mean, float stddev, std::uint64_t seed) override;
   void dropout(const sdk::TensorRef& out, const sdk::TensorRef& input, float probability, std::uint64_t seed) override;
+  void round_to(const sdk::TensorRef& tensor, sdk::DType dtype) override;
+  void matmul_s8(const sdk::TensorRef& out, const sdk::TensorRef& a, const sdk::TensorRef& b) override;
+  sdk::TensorRef scratch(sdk::DType dtype, std::int64_t rows, std::int64_t cols) override;
+
+  // Frees the scratch tensors handed out since the last call; the host calls it after each hook.
+  void release_scratch() { scratch_.clear(); }
 
  private:
   Tensor borrow(const sdk::TensorRef& ref, const char* op, const char* argument) const;
   Backend& backend_;
+  std::vector<Tensor> scratch_;
 };
 
 }  // namespace fthost::backend

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fthost/runtime/adapter_folder.hpp"
+#include "fthost/runtime/quantized_folder.hpp"
 #include "fthost/runtime/plugin_registry.hpp"
 #include "backend/backend.hpp"
 #include "model/transformer.hpp"
@@ -38,10 +39,12 @@ sdk::Result<runtime::LoadedAdapterStrategy> attach_adapter_folder(model::Transfo
                                                                   const std::filesystem::path& folder);
 
 // A model folder loaded for use (eval, generate, merge), with the adapter folder applied when
-// `adapter_path` is not empty. Members in destruction order: the model before its adapter's
-// strategy, both before the backend whose memory they hold.
+// `adapter_path` is not empty. A quantized folder (config.json's quantization_config) is read by
+// the plugin its config names. Members in destruction order: the model before its strategies,
+// all before the backend whose memory they hold.
 struct LoadedModel {
   std::unique_ptr<backend::Backend> backend;
+  std::optional<runtime::LoadedQuantizationStrategy> quantization;
   std::optional<runtime::LoadedAdapterStrategy> adapter;
   std::unique_ptr<model::Transformer> model;
 };
@@ -58,5 +61,9 @@ int run_eval_command(const Arguments& arguments);
 int run_merge_command(const Arguments& arguments);
 int run_generate_command(const Arguments& arguments);
 int run_hw_command(const Arguments& arguments);
+int run_quantize_command(const Arguments& arguments);
+
+// What config.json's model tells strategies at validation: its shape and linear sites.
+sdk::PipelineFacts model_facts(const model::ModelConfig& config);
 
 }  // namespace fthost::cli

@@ -22,16 +22,20 @@ namespace po = boost::program_options;
 
 namespace fthost::cli {
 
+sdk::PipelineFacts model_facts(const model::ModelConfig& config) {
+  sdk::PipelineFacts facts;
+  facts.model = sdk::ModelShape{config.num_layers,   config.hidden_size,       config.num_heads,
+                                config.num_kv_heads, config.intermediate_size, config.vocab_size};
+  facts.sites = model::linear_sites(config);
+  return facts;
+}
+
 sdk::Result<runtime::LoadedAdapterStrategy> attach_adapter_folder(model::Transformer& transformer,
                                                                   const std::string& model_folder,
                                                                   const std::filesystem::path& folder) {
   sdk::Result<runtime::PluginRegistry> registry = discover_plugins();
   if (!registry) return registry.error();
-  sdk::PipelineFacts facts;
-  const model::ModelConfig& config = transformer.config();
-  facts.model = sdk::ModelShape{config.num_layers,   config.hidden_size,       config.num_heads,
-                                config.num_kv_heads, config.intermediate_size, config.vocab_size};
-  facts.sites = model::linear_sites(config);
+  const sdk::PipelineFacts facts = model_facts(transformer.config());
   sdk::Result<runtime::LoadedAdapterStrategy> loaded = runtime::load_adapter_strategy(folder, *registry, facts);
   if (!loaded) return loaded.error();
   sdk::Result<bool> attached = train::attach_adapter(transformer, loaded->adapter(), loaded->plugin.name, model_folder);
@@ -44,7 +48,21 @@ sdk::Result<runtime::LoadedAdapterStrategy> attach_adapter_folder(model::Transfo
 sdk::Result<LoadedModel> load_model_for_use(const std::string& model_path, const std::string& adapter_path) {
   LoadedModel loaded;
   loaded.backend = backend::make_cpu_backend();
-  auto model = model::load_transformer(model_path, *loaded.backend);
+  model::QuantizationChoice quantization;
+  sdk::Result<std::optional<runtime::FolderQuantization>> quantized = runtime::folder_quantization(model_path);
+  if (!quantized) return quantized.error();
+  if (*quantized) {
+    sdk::Result<model::ModelConfig> config = model::load_model_config(model_path);
+    if (!config) return config.error();
+    sdk::Result<runtime::PluginRegistry> registry = discover_plugins();
+    if (!registry) return registry.error();
+    auto strategy = runtime::load_folder_quantization(model_path, *registry, model_facts(*config));
+    if (!strategy) return strategy.error();
+    loaded.quantization = std::move(**strategy);
+    quantization.strategy = &loaded.quantization->quantization();
+    quantization.plugin = loaded.quantization->plugin.name;
+  }
+  auto model = model::load_transformer(model_path, *loaded.backend, nullptr, quantization);
   if (!model) return model.error();
   loaded.model = std::move(*model);
   if (!adapter_path.empty()) {
@@ -163,7 +181,8 @@ int run_merge_command(const Arguments& arguments) {
                                 "usage: fthost merge --model DIR --adapter DIR --out DIR\n\n"
                                 "Folds the adapter into the base weights (LoRA: W += lora_alpha / r * B @ A, as PEFT's\n"
                                 "merge_and_unload does) and writes a plain Hugging Face model folder whose outputs\n"
-                                "equal base + adapter.\n",
+                                "equal base + adapter. A quantized base (fthost quantize, bitsandbytes) is dequantized\n"
+                                "first: the merged folder is dense f32.\n",
                                 variables)) {
     return *done;
   }
@@ -175,19 +194,36 @@ int run_merge_command(const Arguments& arguments) {
   auto loaded = load_model_for_use(model_path, adapter_path);
   if (!loaded) return report_error(loaded.error());
   model::Transformer& transformer = *loaded->model;
+  // A quantized base merges into its dequantized weights: the merged model is dense (f32).
+  std::unique_ptr<model::Transformer> dense;
+  if (const model::QuantizedSites* quantized = transformer.quantized()) {
+    dense = std::make_unique<model::Transformer>(transformer.config(), *loaded->backend);
+    try {
+      for (const model::ParameterSpec& spec : transformer.layout().specs()) {
+        loaded->backend->copy(dense->parameters().get(spec.name), transformer.parameters().get(spec));
+      }
+      for (const model::QuantizedSites::Site& site : quantized->sites()) {
+        quantized->dequantize(site.site.name, dense->parameters().get(site.site.name + ".weight"));
+      }
+    } catch (const std::exception& failure) {
+      return report_error(sdk::Error::internal(failure.what()));
+    }
+  }
+  model::Transformer& target = dense ? *dense : transformer;
   try {
-    transformer.adapters()->merge_into(transformer.parameters());
+    transformer.adapters()->merge_into(target.parameters());
   } catch (const std::exception& failure) {
     return report_error(sdk::Error::internal(failure.what()));
   }
   const std::size_t merged_sites = transformer.adapters()->sites().size();
   transformer.attach_adapters(nullptr);
-  auto saved = model::save_transformer(transformer, out);
+  auto saved = model::save_transformer(target, out);
   if (!saved) return report_error(saved.error());
   auto copied = model::copy_tokenizer_files(model_path, out);
   if (!copied) return report_error(copied.error());
   std::cout << "wrote " << out << ": " << transformer.config().model_type << " with " << loaded->adapter->plugin.name
-            << " merged into " << merged_sites << " linear sites\n";
+            << " merged into " << merged_sites << " linear sites"
+            << (dense ? " (the quantized base dequantized: the merged model is dense f32)" : "") << "\n";
   return exit_ok;
 }
 

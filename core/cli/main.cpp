@@ -35,13 +35,17 @@ constexpr std::string_view commands_help =
     "  run PIPELINE [k=v ...] [--resume [latest|DIR]]\n"
     "                               validate, print the plan and train on CPU (fp32, or bf16 / fp16 with\n"
     "                               a precision: section): the whole model, or only an adapter\n"
-    "                               (adapter: section, e.g. lora) with the base frozen\n"
+    "                               (adapter: section, e.g. lora) with the base frozen, quantized or not\n"
+    "                               (quantization: quant_nf4 = QLoRA, quant_int8 = LLM.int8())\n"
     "  init-model --config F --out DIR [--seed N]   a randomly initialised model folder\n"
     "  eval --model DIR [--adapter DIR] --data FILE [--format F] [--json] [--seq-len N] [--batch-size N]\n"
-    "                               mean token loss and perplexity (token JSONL or text via tokenizer.json)\n"
+    "                               mean token loss and perplexity (token JSONL or text via tokenizer.json);\n"
+    "                               model folders may be quantized (fthost quantize, bitsandbytes)\n"
     "  merge --model DIR --adapter DIR --out DIR   fold an adapter (PEFT layout) into a plain model folder\n"
     "  generate --model DIR [--adapter DIR] --prompt TEXT [--max-new-tokens N] [--temperature T]\n"
     "           [--top-k K] [--top-p P] [--seed N]   continue a prompt, streamed to stdout\n"
+    "  quantize --model DIR --method nf4|fp4|int8 [--blocksize N] [--double-quant] --out DIR\n"
+    "                               store the linear weights in 4 or 8 bits (bitsandbytes' layout)\n"
     "  hw                           GPUs (CUDA runtime), CPU cores, memory and units, and what runs here\n"
     "\n"
     "Run `fthost COMMAND --help` for a command's own help.\n"
@@ -114,13 +118,14 @@ int dispatch(const std::vector<std::string>& all_arguments) {
   if (command == "eval") return run_eval_command(arguments);
   if (command == "merge") return run_merge_command(arguments);
   if (command == "generate") return run_generate_command(arguments);
+  if (command == "quantize") return run_quantize_command(arguments);
   if (command == "hw") return run_hw_command(arguments);
   if (command == "help") {
     std::cout << commands_help << "\n" << global;
     return exit_ok;
   }
   return report_error(sdk::Error::invalid_input("command line: unknown command '" + command +
-                                                "' (commands: plugins, sections, validate, run, init-model, eval, merge, generate, hw; see `fthost --help`)"));
+                                                "' (commands: plugins, sections, validate, run, init-model, eval, merge, generate, quantize, hw; see `fthost --help`)"));
 }
 
 }  // namespace

@@ -229,13 +229,19 @@ sdk::Result<ModelConfig> load_model_config(const std::filesystem::path& folder) 
   return parse_model_config(text.str(), file.string());
 }
 
-std::string model_config_to_json(const ModelConfig& config) {
+std::string model_config_to_json(const ModelConfig& config, const std::string& quantization_config) {
+  // The folder's weights are quantized exactly when there is a quantization_config to say how.
+  auto with_quantization = [&](json document) {
+    document.erase("quantization_config");
+    if (!quantization_config.empty()) document["quantization_config"] = json::parse(quantization_config);
+    return document.dump(2) + "\n";
+  };
   if (!config.source_json.empty()) {
     json source = json::parse(config.source_json, nullptr, /*allow_exceptions=*/false);
     if (source.is_object()) {
       // fthost saves f32 weights; transformers 4 reads torch_dtype, 5 reads dtype.
       source[source.contains("dtype") ? "dtype" : "torch_dtype"] = "float32";
-      return source.dump(2) + "\n";
+      return with_quantization(std::move(source));
     }
   }
   json document;
@@ -292,7 +298,7 @@ std::string model_config_to_json(const ModelConfig& config) {
   if (config.bos_token_id >= 0) document["bos_token_id"] = config.bos_token_id;
   if (config.eos_token_id >= 0) document["eos_token_id"] = config.eos_token_id;
   document["torch_dtype"] = "float32";
-  return document.dump(2) + "\n";
+  return with_quantization(std::move(document));
 }
 
 }  // namespace fthost::model

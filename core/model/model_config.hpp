@@ -61,6 +61,8 @@ sdk::Result<ModelConfig> parse_model_config(const std::string& json_text, const 
 
 // config.json text for `config`: its source_json with the dtype set to float32 when it was read
 // from a file, else written as transformers writes that model_type (so HF can load it).
-std::string model_config_to_json(const ModelConfig& config);
+// `quantization_config`: JSON text of the object config.json gets for quantized weights; empty
+// for dense weights (a quantization_config the source config had is dropped).
+std::string model_config_to_json(const ModelConfig& config, const std::string& quantization_config = {});
 
 }  // namespace fthost::model

@@ -4,10 +4,12 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "model/atomic_file.hpp"
 #include "model/message_text.hpp"
+#include "model/linear_sites.hpp"
 #include "model/safetensors_checkpoint.hpp"
 
 namespace fthost::model {
@@ -72,7 +74,7 @@ bool is_known_unused(const std::string& name) {
 }
 
 // [rows, columns] -> [columns, rows]
-std::vector<float> transposed(const std::vector<float>& values, std::int64_t rows, std::int64_t columns) {
+std::vector<float> transposed_values(const std::vector<float>& values, std::int64_t rows, std::int64_t columns) {
   std::vector<float> out(values.size());
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t c = 0; c < columns; ++c) {
@@ -110,13 +112,52 @@ class SeededNormal {
 
 }  // namespace
 
+namespace {
+
+// One quantized site's tensors in a checkpoint, by name relative to the site.
+class CheckpointSiteReader final : public sdk::SavedTensorReader {
+ public:
+  CheckpointSiteReader(const SafetensorsCheckpoint& checkpoint, std::vector<std::string> prefixes, std::string source,
+                       std::vector<std::string>& used)
+      : checkpoint_(checkpoint), prefixes_(std::move(prefixes)), source_(std::move(source)), used_(used) {}
+
+  std::optional<sdk::SavedTensorView> find(std::string_view name) const override {
+    for (const std::string& prefix : prefixes_) {
+      const SafetensorsTensor* tensor = checkpoint_.find(prefix + std::string(name));
+      if (tensor == nullptr) continue;
+      used_.push_back(tensor->name);
+      return sdk::SavedTensorView{tensor->dtype, tensor->shape, tensor->bytes};
+    }
+    return std::nullopt;
+  }
+  std::string source() const override { return source_; }
+
+ private:
+  const SafetensorsCheckpoint& checkpoint_;
+  std::vector<std::string> prefixes_;
+  std::string source_;
+  std::vector<std::string>& used_;
+};
+
+}  // namespace
+
 sdk::Result<std::unique_ptr<Transformer>> load_transformer(const std::filesystem::path& folder,
-                                                           backend::Backend& backend, std::vector<std::string>* ignored) {
+                                                           backend::Backend& backend, std::vector<std::string>* ignored,
+                                                           const QuantizationChoice& quantization) {
   sdk::Result<ModelConfig> config = load_model_config(folder);
   if (!config) return config.error();
   sdk::Result<SafetensorsCheckpoint> checkpoint = SafetensorsCheckpoint::open(folder);
   if (!checkpoint) return checkpoint.error();
-  auto model = std::make_unique<Transformer>(*config, backend);
+  std::unique_ptr<QuantizedSites> quantized;
+  if (quantization.strategy != nullptr) {
+    try {
+      quantized = std::make_unique<QuantizedSites>(*quantization.strategy, quantization.plugin, linear_sites(*config),
+                                                   backend);
+    } catch (const std::exception& failure) {
+      return Error::invalid_input(failure.what());
+    }
+  }
+  auto model = std::make_unique<Transformer>(*config, backend, std::move(quantized));
 
   auto file_of = [&](const SafetensorsTensor* tensor) {
     for (const SafetensorsFile& file : checkpoint->files()) {
@@ -124,23 +165,23 @@ sdk::Result<std::unique_ptr<Transformer>> load_transformer(const std::filesystem
     }
     return checkpoint->folder().string();
   };
+  const std::string index_file =
+      (folder / (checkpoint->files().size() == 1 ? single_safetensors_file_name : safetensors_index_file_name)).string();
   std::vector<std::string> used;
-  for (const ParameterSpec& spec : model->layout().specs()) {
+  // A float tensor's values in fthost's layout ([out, in] for every linear), or why not.
+  auto read_dense = [&](const std::string& name, backend::Shape shape, bool transposed) -> sdk::Result<std::vector<float>> {
     const SafetensorsTensor* stored = nullptr;
-    for (const std::string& name : stored_names(*config, spec.name)) {
-      stored = checkpoint->find(name);
+    for (const std::string& candidate : stored_names(*config, name)) {
+      stored = checkpoint->find(candidate);
       if (stored != nullptr) break;
     }
     if (stored == nullptr) {
-      std::string where = (folder / (checkpoint->files().size() == 1 ? single_safetensors_file_name
-                                                                     : safetensors_index_file_name))
-                              .string();
-      return Error::invalid_input(where + ": missing tensor '" + spec.name + "' (a " + config->model_type +
+      return Error::invalid_input(index_file + ": missing tensor '" + name + "' (a " + config->model_type +
                                   " model with this config.json needs it)");
     }
     used.push_back(stored->name);
-    backend::Shape expected = spec.shape;
-    if (spec.stored_transposed) std::swap(expected[0], expected[1]);
+    backend::Shape expected = shape;
+    if (transposed) std::swap(expected[0], expected[1]);
     if (stored->shape != expected) {
       return Error::invalid_input(file_of(stored) + ": tensor '" + stored->name + "' has shape " +
                                   shape_for_message(stored->shape) + ", expected " + shape_for_message(expected) +
@@ -148,11 +189,46 @@ sdk::Result<std::unique_ptr<Transformer>> load_transformer(const std::filesystem
     }
     if (!is_float_dtype(stored->dtype)) {
       return Error::invalid_input(file_of(stored) + ": tensor '" + stored->name + "' has dtype " +
-                                  std::string(sdk::to_string(stored->dtype)) + ", expected a float type (F32, F16, BF16)");
+                                  std::string(sdk::to_string(stored->dtype)) + ", expected a float type (F32, F16, BF16)" +
+                                  (stored->dtype == sdk::DType::u8 || stored->dtype == sdk::DType::i8
+                                       ? " (a quantized weight: load the folder with its quantization plugin)"
+                                       : ""));
     }
     std::vector<float> values = float_tensor_values(*stored);
-    if (spec.stored_transposed) values = transposed(values, expected[0], expected[1]);
-    backend.upload(model->parameters().get(spec), values.data());
+    if (transposed) values = transposed_values(values, expected[0], expected[1]);
+    return values;
+  };
+  for (const ParameterSpec& spec : model->layout().specs()) {
+    sdk::Result<std::vector<float>> values = read_dense(spec.name, spec.shape, spec.stored_transposed);
+    if (!values) return values.error();
+    backend.upload(model->parameters().get(spec), values->data());
+  }
+  if (QuantizedSites* sites = model->quantized()) {
+    QuantizedSites& writable = *sites;
+    const ParameterLayout dense_layout(*config);
+    for (const QuantizedSites::Site& site : sites->sites()) {
+      std::vector<std::string> prefixes;
+      for (const std::string& name : stored_names(*config, site.site.name + ".")) prefixes.push_back(name);
+      CheckpointSiteReader reader(*checkpoint, prefixes, index_file, used);
+      try {
+        if (writable.saved_quantized(site.site.name, reader)) {
+          sdk::Errors problems = writable.load(site.site.name, reader);
+          if (!problems.empty()) return problems.front();
+          continue;
+        }
+        // Dense in the folder: quantized here, one site's f32 weight at a time.
+        const ParameterSpec* dense = dense_layout.find(site.site.name + ".weight");
+        sdk::Result<std::vector<float>> values =
+            read_dense(site.site.name + ".weight", {site.site.out_features, site.site.in_features},
+                       dense != nullptr && dense->stored_transposed);
+        if (!values) return values.error();
+        backend::Tensor weight = backend.empty(backend::DType::f32, {site.site.out_features, site.site.in_features});
+        backend.upload(weight, values->data());
+        writable.quantize(site.site.name, weight);
+      } catch (const std::exception& failure) {
+        return Error::invalid_input(failure.what());
+      }
+    }
   }
   if (ignored != nullptr) {
     for (const SafetensorsTensor* tensor : checkpoint->tensors()) {
@@ -178,7 +254,7 @@ sdk::Result<std::vector<std::filesystem::path>> save_transformer(const Transform
     model.backend().download(values.data(), model.parameters().get(spec));
     backend::Shape stored_shape = spec.shape;
     if (spec.stored_transposed) {
-      values = transposed(values, spec.shape[0], spec.shape[1]);
+      values = transposed_values(values, spec.shape[0], spec.shape[1]);
       std::swap(stored_shape[0], stored_shape[1]);
     }
     host_values.push_back(std::move(values));
@@ -189,10 +265,33 @@ sdk::Result<std::vector<std::filesystem::path>> save_transformer(const Transform
     tensor.bytes = std::as_bytes(std::span<const float>(host_values.back()));
     tensors.push_back(std::move(tensor));
   }
+  std::vector<sdk::SavedTensor> quantized_tensors;
+  std::string quantization_config;
+  if (const QuantizedSites* quantized = model.quantized()) {
+    try {
+      for (const QuantizedSites::Site& site : quantized->sites()) {
+        for (sdk::SavedTensor& saved : quantized->save(site.site.name)) {
+          saved.name = site.site.name + "." + saved.name;
+          quantized_tensors.push_back(std::move(saved));
+        }
+      }
+      quantization_config = quantized->quantization_config_json();
+    } catch (const std::exception& failure) {
+      return Error::internal(failure.what());
+    }
+    for (const sdk::SavedTensor& saved : quantized_tensors) {
+      SafetensorsTensor tensor;
+      tensor.name = saved.name;
+      tensor.dtype = saved.dtype;
+      tensor.shape = saved.shape;
+      tensor.bytes = saved.bytes;
+      tensors.push_back(std::move(tensor));
+    }
+  }
   sdk::Result<std::vector<std::filesystem::path>> written =
       write_safetensors_checkpoint(folder, tensors, {{"format", "pt"}});
   if (!written) return written.error();
-  std::string config_text = model_config_to_json(model.config());
+  std::string config_text = model_config_to_json(model.config(), quantization_config);
   std::span<const std::byte> config_bytes = std::as_bytes(std::span<const char>(config_text));
   std::span<const std::byte> pieces[] = {config_bytes};
   sdk::Result<std::uint64_t> config_written = write_file_atomically(folder / "config.json", pieces);

@@ -17,12 +17,23 @@ namespace fthost::model {
 // line naming the file and tensor: a missing tensor, a wrong shape, a non-float dtype. Tensors
 // the model does not use are listed in `ignored` when given, except those Hugging Face itself
 // saves without using (attention mask buffers, rotary inv_freq, the lm_head copy of a tied model).
+//
+// With a quantization strategy, the sites it quantizes keep its stored tensors instead of their
+// weights: read as saved when the folder holds them quantized (the strategy's saved_quantized),
+// else quantized from the folder's dense weight one site at a time. A quantized site's saved
+// tensors that the strategy rejects are refused with its error.
+struct QuantizationChoice {
+  const sdk::QuantizationStrategy* strategy = nullptr;  // none: every weight dense
+  std::string plugin;                                   // names the strategy in errors
+};
 sdk::Result<std::unique_ptr<Transformer>> load_transformer(const std::filesystem::path& folder,
                                                            backend::Backend& backend,
-                                                           std::vector<std::string>* ignored = nullptr);
+                                                           std::vector<std::string>* ignored = nullptr,
+                                                           const QuantizationChoice& quantization = {});
 
 // Writes config.json and model.safetensors (f32) to `folder` as Hugging Face lays them out,
-// each file atomically (GPT-2's Conv1D weights transposed back to [in, out]).
+// each file atomically (GPT-2's Conv1D weights transposed back to [in, out]). Quantized sites are
+// written in their plugin's saved format, and config.json gets its "quantization_config".
 sdk::Result<std::vector<std::filesystem::path>> save_transformer(const Transformer& model,
                                                                  const std::filesystem::path& folder);
 

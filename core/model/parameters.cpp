@@ -4,11 +4,16 @@
 
 namespace fthost::model {
 
-ParameterLayout::ParameterLayout(const ModelConfig& config) {
+ParameterLayout::ParameterLayout(const ModelConfig& config) : ParameterLayout(config, {}) {}
+
+ParameterLayout::ParameterLayout(const ModelConfig& config, const std::set<std::string, std::less<>>& omitted) {
   const std::int64_t C = config.hidden_size;
   const std::int64_t F = config.intermediate_size;
   const std::int64_t V = config.vocab_size;
   using R = ParameterRole;
+  auto add = [&](std::string name, backend::Shape shape, ParameterRole role, bool stored_transposed = false) {
+    if (omitted.count(name) == 0) this->add(std::move(name), std::move(shape), role, stored_transposed);
+  };
   if (config.architecture == Architecture::llama) {
     add("model.embed_tokens.weight", {V, C}, R::embedding);
     for (std::int64_t layer = 0; layer < config.num_layers; ++layer) {

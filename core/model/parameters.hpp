@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,8 @@ inline std::string_view parameter_module(std::string_view parameter) {
 class ParameterLayout {
  public:
   explicit ParameterLayout(const ModelConfig& config);
+  // Without the parameters named in `omitted` (the weights of quantized sites, kept elsewhere).
+  ParameterLayout(const ModelConfig& config, const std::set<std::string, std::less<>>& omitted);
   ParameterLayout() = default;  // filled with add(): an adapter's parameters
 
   void add(std::string name, backend::Shape shape, ParameterRole role, bool stored_transposed = false);

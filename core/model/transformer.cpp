@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <stdexcept>
 
 #include "model/rope.hpp"
@@ -12,8 +13,24 @@ namespace fthost::model {
 using backend::DType;
 using backend::Tensor;
 
-Transformer::Transformer(ModelConfig config, backend::Backend& backend)
-    : config_(std::move(config)), backend_(backend), layout_(config_), parameters_(layout_, backend_) {
+namespace {
+
+std::set<std::string, std::less<>> quantized_weight_names(const QuantizedSites* quantized) {
+  std::set<std::string, std::less<>> names;
+  if (quantized != nullptr) {
+    for (const QuantizedSites::Site& site : quantized->sites()) names.insert(site.site.name + ".weight");
+  }
+  return names;
+}
+
+}  // namespace
+
+Transformer::Transformer(ModelConfig config, backend::Backend& backend, std::unique_ptr<QuantizedSites> quantized)
+    : config_(std::move(config)),
+      backend_(backend),
+      quantized_(std::move(quantized)),
+      layout_(config_, quantized_weight_names(quantized_.get())),
+      parameters_(layout_, backend_) {
   if (config_.architecture == Architecture::llama) {
     std::vector<float> frequencies = rotary_inverse_frequencies(config_);
     inv_freq_ = backend_.empty(DType::f32, {static_cast<std::int64_t>(frequencies.size())});
@@ -99,14 +116,24 @@ const std::string& Transformer::head_site_name() const {
 }
 
 void Transformer::project(const std::string& site, const Tensor& out, const Tensor& inp) {
-  backend_.linear_forward(out, inp, weight(site + ".weight"), optional_weight(site + ".bias"));
+  if (quantized_ && quantized_->quantizes(site)) {
+    quantized_->forward(site, inp, out);
+    if (Tensor bias = optional_weight(site + ".bias"); bias.defined()) backend_.add_bias(out, bias);
+  } else {
+    backend_.linear_forward(out, inp, weight(site + ".weight"), optional_weight(site + ".bias"));
+  }
   if (adapters_) adapters_->forward(site, inp, out);
   store(out);
 }
 
 void Transformer::project_backward(const std::string& site, const Tensor& dinp, const Tensor& dout, const Tensor& inp) {
-  backend_.linear_backward(dinp, gradient(site + ".weight"), gradient(site + ".bias"), dout, inp,
-                           weight(site + ".weight"));
+  if (quantized_ && quantized_->quantizes(site)) {
+    // The quantized weight and its bias are frozen: only the input gradient flows.
+    if (dinp.defined()) quantized_->backward(site, dout, dinp);
+  } else {
+    backend_.linear_backward(dinp, gradient(site + ".weight"), gradient(site + ".bias"), dout, inp,
+                             weight(site + ".weight"));
+  }
   if (adapters_ && gradients_.adapters != nullptr) adapters_->backward(site, inp, dout, dinp, *gradients_.adapters);
 }
 

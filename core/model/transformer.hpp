@@ -15,6 +15,7 @@
 #include "model/model_config.hpp"
 #include "model/parameters.hpp"
 #include "model/site_adapters.hpp"
+#include "model/site_quantization.hpp"
 
 namespace fthost::model {
 
@@ -42,7 +43,9 @@ struct Gradients {
 
 class Transformer {
  public:
-  Transformer(ModelConfig config, backend::Backend& backend);
+  // With `quantized`, the weights of its sites are not parameters: the plugin's stored tensors
+  // replace them, and the base model is frozen (it trains through adapters only).
+  Transformer(ModelConfig config, backend::Backend& backend, std::unique_ptr<QuantizedSites> quantized = nullptr);
   ~Transformer();
   Transformer(const Transformer&) = delete;
   Transformer& operator=(const Transformer&) = delete;
@@ -60,6 +63,8 @@ class Transformer {
   // parameters train. Throws std::invalid_argument for an adapter on a head tied to the embedding.
   void attach_adapters(std::unique_ptr<SiteAdapters> adapters);
   SiteAdapters* adapters() { return adapters_.get(); }
+  QuantizedSites* quantized() { return quantized_.get(); }
+  const QuantizedSites* quantized() const { return quantized_.get(); }
   const SiteAdapters* adapters() const { return adapters_.get(); }
   // What an optimizer updates: the adapters' parameters when attached, else the whole model's.
   ParameterSet& trainable_parameters() { return adapters_ ? adapters_->parameters() : parameters_; }
@@ -140,6 +145,7 @@ class Transformer {
 
   ModelConfig config_;
   backend::Backend& backend_;
+  std::unique_ptr<QuantizedSites> quantized_;
   ParameterLayout layout_;
   ParameterSet parameters_;
   backend::Tensor inv_freq_;  // [D/2], Llama family only

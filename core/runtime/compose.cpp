@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "fthost/runtime/quantized_folder.hpp"
 #include "fthost/sdk/plugin.hpp"
 #include "model/linear_sites.hpp"
 #include "model/model_config.hpp"
@@ -28,6 +29,47 @@ int read_positive_env(std::initializer_list<const char*> names, int fallback) {
     }
   }
   return fallback;
+}
+
+// What the host requires of a quantization beside the rest of the pipeline: its weights are frozen,
+// so something must train on top (an adapter); the output head stays dense (the chunked loss
+// multiplies it); a module an adapter trains whole (modules_to_save) must not be quantized.
+sdk::Errors check_quantization(const sdk::QuantizationStrategy& quantization, const ComposedPipeline& pipeline) {
+  sdk::Errors errors;
+  const StrategyChoice* adapter_choice = pipeline.spec.strategy(sdk::StrategyKind::adapter);
+  if (adapter_choice == nullptr) {
+    errors.push_back(Error::invalid_input(
+        "quantized weights are frozen, so full fine-tuning cannot train them: add an adapter section "
+        "(adapter: {plugin: lora, ...}) to train on top of them (QLoRA)"));
+  }
+  std::vector<std::string> saved_modules;
+  for (const ComposedStrategy& composed : pipeline.strategies) {
+    if (composed.strategy->kind() != sdk::StrategyKind::adapter) continue;
+    try {
+      saved_modules = static_cast<const sdk::AdapterStrategy&>(*composed.strategy).modules_to_save();
+    } catch (const std::exception&) {
+    }
+  }
+  for (const sdk::LinearSite& site : pipeline.facts.sites) {
+    bool quantized = false;
+    try {
+      quantized = quantization.quantizes(site);
+    } catch (const std::exception& failure) {
+      return {Error::internal(std::string("plugin threw from quantizes(): ") + failure.what())};
+    }
+    if (!quantized) continue;
+    if (site.is_output_head) {
+      errors.push_back(Error::invalid_input("it would quantize the output head (" + site.name +
+                                            "), which fthost keeps dense: keep it in skip_modules"));
+    }
+    for (const std::string& module : saved_modules) {
+      if (sdk::site_name_matches(site.name, module)) {
+        errors.push_back(Error::invalid_input("it quantizes " + site.name + ", which the adapter's modules_to_save ('" +
+                                              module + "') trains whole: add it to skip_modules"));
+      }
+    }
+  }
+  return errors;
 }
 
 spdlog::level::level_enum to_spdlog(sdk::LogLevel level) {
@@ -141,6 +183,16 @@ Composition compose_pipeline(PipelineSpec spec) {
     }
   }
 
+  if (!pipeline.spec.model_path.empty() && pipeline.spec.strategy(sdk::StrategyKind::quantization) == nullptr) {
+    sdk::Result<std::optional<FolderQuantization>> quantized = folder_quantization(pipeline.spec.model_path);
+    if (quantized && *quantized) {
+      composition.errors.push_back(Error::invalid_input(
+          (pipeline.spec.model_path / "config.json").string() + ": the weights are " + (*quantized)->description +
+          "; name the plugin that reads them in the pipeline (quantization: {plugin: " + (*quantized)->plugin +
+          ", ...}) with the folder's settings"));
+    }
+  }
+
   auto seed = static_cast<std::uint64_t>(pipeline.spec.training.get_int("seed"));
   for (const StrategyChoice& choice : pipeline.spec.strategies) {
     ComposedStrategy composed;
@@ -189,6 +241,12 @@ Composition compose_pipeline(PipelineSpec spec) {
                                                   "), which this model ties to its input embedding "
                                                   "(tie_word_embeddings): leave it out"));
         }
+      }
+    }
+    if (composed.strategy->kind() == sdk::StrategyKind::quantization) {
+      for (Error& problem : check_quantization(static_cast<const sdk::QuantizationStrategy&>(*composed.strategy),
+                                               pipeline)) {
+        problems.push_back(std::move(problem));
       }
     }
     if (composed.strategy->kind() == sdk::StrategyKind::adapter && model_layout) {

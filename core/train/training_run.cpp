@@ -209,9 +209,15 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   const runtime::ComposedStrategy* precision_choice = find_strategy(pipeline, sdk::StrategyKind::precision);
   const auto* precision =
       precision_choice != nullptr ? static_cast<const sdk::PrecisionStrategy*>(precision_choice->strategy.get()) : nullptr;
+  const runtime::ComposedStrategy* quantization_choice = find_strategy(pipeline, sdk::StrategyKind::quantization);
+  model::QuantizationChoice quantization;
+  if (quantization_choice != nullptr) {
+    quantization.strategy = static_cast<const sdk::QuantizationStrategy*>(quantization_choice->strategy.get());
+    quantization.plugin = quantization_choice->choice->plugin->name;
+  }
   std::vector<std::string> ignored;
-  sdk::Result<std::unique_ptr<model::Transformer>> loaded =
-      model::load_transformer(resume_from && adapter == nullptr ? *resume_from : spec.model_path, backend, &ignored);
+  sdk::Result<std::unique_ptr<model::Transformer>> loaded = model::load_transformer(
+      resume_from && adapter == nullptr ? *resume_from : spec.model_path, backend, &ignored, quantization);
   if (!loaded) return loaded.error();
   model::Transformer& model = **loaded;
   model.set_activation_checkpointing({spec.training.get_bool("activation_checkpointing.enabled"),
@@ -235,6 +241,18 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
                                     " trainable; base frozen";
     observer.info("model: " + model.config().model_type + ", " + std::to_string(model.config().num_layers) +
                   " layers, " + std::to_string(model.layout().parameter_count()) + " parameters (f32, " + trained + ")");
+    if (const model::QuantizedSites* quantized = model.quantized()) {
+      std::int64_t weights = 0;
+      for (const model::QuantizedSites::Site& site : quantized->sites()) {
+        weights += site.site.in_features * site.site.out_features;
+      }
+      observer.info("model: " + std::to_string(quantized->sites().size()) + " linear sites (" + std::to_string(weights) +
+                    " weights) stored by " + quantized->plugin() + " in " +
+                    std::to_string(quantized->stored_bytes()) + " bytes (" +
+                    std::to_string(static_cast<double>(quantized->stored_bytes()) * 8.0 / static_cast<double>(weights))
+                        .substr(0, 5) +
+                    " bits per weight), frozen");
+    }
   }
 
   const std::int64_t seq_len = spec.data.get_int("seq_len");

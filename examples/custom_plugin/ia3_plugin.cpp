@@ -2,7 +2,7 @@
 // 2022, "Few-Shot Parameter-Efficient Fine-Tuning is Better and Cheaper than In-Context
 // Learning") learns one scaling vector per targeted linear. This example answers the adapter
 // planning questions (which sites, how many trainable parameters) and reports that training with it
-// is not implemented: IA3 multiplies a layer's output, and SDK ABI 2.0's adapter hooks are
+// is not implemented: IA3 multiplies a layer's output, and SDK ABI 3.0's adapter hooks are
 // additive (output += adapter(input), as LoRA needs); multiplicative adapters need a later hook.
 
 #include <fthost/sdk.hpp>

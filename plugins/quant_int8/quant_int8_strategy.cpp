@@ -1,6 +1,11 @@
 #include "quant_int8_strategy.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
+
+#include "saved_tensors.hpp"
 
 #include "dtype_names.hpp"
 #include "plan_text.hpp"
@@ -9,11 +14,35 @@
 namespace fthost::plugins {
 namespace {
 
-// Everything this plugin validates but cannot do yet: there is no int8 storage or matmul in this
-// build. Delete this helper when quantized weights load and multiply.
-sdk::Errors int8_behaviour_not_implemented() {
-  return {sdk::Error::not_implemented(
-      "LLM.int8() weight storage and matmul are not implemented yet (validation only in this build)")};
+using sdk::DType;
+
+// bitsandbytes' int8_vectorwise_dequant factor 1/127 and int8_mm_dequant's 1/(127*127).
+constexpr float inverse_127 = 7.874015718698502e-3f;
+constexpr float inverse_127_squared = 6.2000124e-05f;
+
+// Stored tensors, in site_layout order.
+enum Stored : std::size_t { codes = 0, scales = 1 };
+
+// Row-wise absmax int8 of rows x cols values (LLM.int8()'s vector-wise quantization): scale[r] =
+// max |x| of the row over the columns not in `skip` (outlier columns), code = round-half-even
+// (x * 127 / scale), 0 in skipped columns.
+void quantize_rows(const float* values, std::int64_t rows, std::int64_t cols, const std::vector<char>& skip,
+                   std::int8_t* codes_out, float* scales_out) {
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* row = values + r * cols;
+    float largest = 0.0f;
+    for (std::int64_t c = 0; c < cols; ++c) {
+      if (skip.empty() || skip[static_cast<std::size_t>(c)] == 0) largest = std::max(largest, std::fabs(row[c]));
+    }
+    scales_out[r] = largest;
+    const float factor = largest > 0.0f ? 127.0f / largest : 0.0f;
+    std::int8_t* out = codes_out + r * cols;
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const bool skipped = !skip.empty() && skip[static_cast<std::size_t>(c)] != 0;
+      out[c] = skipped ? std::int8_t{0} : static_cast<std::int8_t>(std::clamp(std::nearbyint(row[c] * factor), -127.0f, 127.0f));
+    }
+  }
 }
 
 }  // namespace
@@ -51,8 +80,26 @@ double Int8QuantizationStrategy::bits_per_weight(const sdk::LinearSite& site) co
   return 8.0 + 32.0 / static_cast<double>(site.in_features);
 }
 
-sdk::Errors Int8QuantizationStrategy::check(const sdk::PipelineFacts& /*facts*/) const {
-  return int8_behaviour_not_implemented();
+sdk::Errors Int8QuantizationStrategy::check(const sdk::PipelineFacts& facts) const {
+  sdk::Errors errors;
+  if (keeps_fp16_weight_) {
+    errors.push_back(sdk::Error::not_implemented(
+        "llm_int8_has_fp16_weight: true keeps 16-bit weights to train them; fthost's quantized weights are frozen "
+        "(train adapters on them), so only false is implemented"));
+  }
+  if (facts.backend != sdk::BackendKind::cpu) {
+    errors.push_back(sdk::Error::not_implemented("LLM.int8() storage and matmul run on the CPU backend only in this build"));
+  }
+  for (const std::string& module : skip_modules_) {
+    if (facts.sites.empty()) break;
+    bool matched = false;
+    for (const sdk::LinearSite& site : facts.sites) matched = matched || sdk::site_name_matches(site.name, module);
+    if (!matched && module != "lm_head") {
+      errors.push_back(sdk::Error::invalid_input("skip_modules entry '" + module +
+                                                 "' matches no linear site of this model"));
+    }
+  }
+  return errors;
 }
 
 std::vector<std::string> Int8QuantizationStrategy::describe_plan(const sdk::PipelineFacts& facts) const {
@@ -80,6 +127,158 @@ std::vector<std::string> Int8QuantizationStrategy::describe_plan(const sdk::Pipe
                     " weights in " + format_gibibytes(stored_bits / 8.0));
   }
   return lines;
+}
+
+std::vector<sdk::QuantizedTensor> Int8QuantizationStrategy::site_layout(const sdk::LinearSite& site) const {
+  return {{"weight", DType::i8, site.out_features, site.in_features}, {"SCB", DType::f32, 1, site.out_features}};
+}
+
+void Int8QuantizationStrategy::quantize(const sdk::LinearSite& site, const sdk::TensorRef& weight,
+                                        std::span<const sdk::TensorRef> stored, sdk::Ops& ops) const {
+  // bitsandbytes quantizes the weight as fp16 (Int8Params casts it before int8_vectorwise_quant).
+  const sdk::TensorRef half = ops.scratch(DType::f32, site.out_features, site.in_features);
+  std::memcpy(half.data, weight.data, static_cast<std::size_t>(weight.elements()) * sizeof(float));
+  ops.round_to(half, DType::f16);
+  quantize_rows(static_cast<const float*>(half.data), site.out_features, site.in_features, {},
+                host_span<std::int8_t>(stored[codes]).data(), host_span<float>(stored[scales]).data());
+}
+
+void Int8QuantizationStrategy::dequantize(const sdk::LinearSite& site, std::span<const sdk::TensorRef> stored,
+                                          const sdk::TensorRef& weight, sdk::Ops& /*ops*/) const {
+  if (weight.elements() != site.out_features * site.in_features || weight.dtype != DType::f32) {
+    throw std::logic_error("dequantize: weight must be f32 [" + std::to_string(site.out_features) + ", " +
+                           std::to_string(site.in_features) + "]");
+  }
+  const std::int8_t* code = host_span<const std::int8_t>(stored[codes]).data();
+  const float* scale = host_span<const float>(stored[scales]).data();
+  auto* out = static_cast<float*>(weight.data);
+  const std::int64_t cols = site.in_features;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < site.out_features; ++r) {
+    // int8_vectorwise_dequant: CB * SCB * (1/127)
+    for (std::int64_t c = 0; c < cols; ++c) out[r * cols + c] = static_cast<float>(code[r * cols + c]) * scale[r] * inverse_127;
+  }
+}
+
+void Int8QuantizationStrategy::forward(const sdk::LinearSite& site, std::span<const sdk::TensorRef> stored,
+                                       const sdk::TensorRef& input, const sdk::TensorRef& output, sdk::Ops& ops) const {
+  const std::int64_t tokens = input.rows;
+  const std::int64_t in = site.in_features;
+  const std::int64_t out = site.out_features;
+  // bitsandbytes multiplies the input as the compute dtype holds it.
+  const sdk::TensorRef x = ops.scratch(DType::f32, tokens, in);
+  std::memcpy(x.data, input.data, static_cast<std::size_t>(tokens * in) * sizeof(float));
+  if (compute_dtype_ != DType::f32) ops.round_to(x, compute_dtype_);
+  const float* xs = static_cast<const float*>(x.data);
+
+  // Outlier columns: any |x| >= threshold in the column, over every token.
+  std::vector<char> outlier(static_cast<std::size_t>(in), 0);
+  std::vector<std::int64_t> outlier_columns;
+  if (outlier_threshold_ > 0.0) {
+    const auto threshold = static_cast<float>(outlier_threshold_);
+    for (std::int64_t t = 0; t < tokens; ++t) {
+      for (std::int64_t c = 0; c < in; ++c) {
+        if (std::fabs(xs[t * in + c]) >= threshold) outlier[static_cast<std::size_t>(c)] = 1;
+      }
+    }
+    for (std::int64_t c = 0; c < in; ++c) {
+      if (outlier[static_cast<std::size_t>(c)] != 0) outlier_columns.push_back(c);
+    }
+  }
+  if (outlier_columns.empty()) outlier.clear();
+
+  const sdk::TensorRef x_codes = ops.scratch(DType::i8, tokens, in);
+  std::vector<float> row_scales(static_cast<std::size_t>(tokens));
+  quantize_rows(xs, tokens, in, outlier, static_cast<std::int8_t*>(x_codes.data), row_scales.data());
+  const sdk::TensorRef products = ops.scratch(DType::i32, tokens, out);
+  ops.matmul_s8(products, x_codes, stored[codes]);
+  const std::int32_t* sums = static_cast<const std::int32_t*>(products.data);
+  const float* column_scales = host_span<const float>(stored[scales]).data();
+  auto* y = static_cast<float*>(output.data);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t t = 0; t < tokens; ++t) {
+    // int8_mm_dequant: acc * row_stats * col_stats / (127 * 127)
+    const float row = row_scales[static_cast<std::size_t>(t)] * inverse_127_squared;
+    for (std::int64_t o = 0; o < out; ++o) y[t * out + o] = static_cast<float>(sums[t * out + o]) * row * column_scales[o];
+  }
+
+  if (!outlier_columns.empty()) {
+    // The outlier columns in 16 bits, against the int8-dequantized weight columns (as bitsandbytes).
+    const auto count = static_cast<std::int64_t>(outlier_columns.size());
+    const sdk::TensorRef x_outliers = ops.scratch(DType::f32, tokens, count);
+    const sdk::TensorRef w_outliers = ops.scratch(DType::f32, out, count);
+    auto* xo = static_cast<float*>(x_outliers.data);
+    auto* wo = static_cast<float*>(w_outliers.data);
+    const std::int8_t* code = host_span<const std::int8_t>(stored[codes]).data();
+    for (std::int64_t t = 0; t < tokens; ++t) {
+      for (std::int64_t j = 0; j < count; ++j) xo[t * count + j] = xs[t * in + outlier_columns[static_cast<std::size_t>(j)]];
+    }
+    for (std::int64_t o = 0; o < out; ++o) {
+      for (std::int64_t j = 0; j < count; ++j) {
+        wo[o * count + j] =
+            static_cast<float>(code[o * in + outlier_columns[static_cast<std::size_t>(j)]]) * column_scales[o] * inverse_127;
+      }
+    }
+    if (compute_dtype_ != DType::f32) ops.round_to(w_outliers, compute_dtype_);
+    ops.matmul(output, x_outliers, false, w_outliers, true, 1.0f, 1.0f);
+  }
+  if (compute_dtype_ != DType::f32) ops.round_to(output, compute_dtype_);
+}
+
+void Int8QuantizationStrategy::backward(const sdk::LinearSite& site, std::span<const sdk::TensorRef> stored,
+                                        const sdk::TensorRef& d_output, const sdk::TensorRef& d_input,
+                                        sdk::Ops& ops) const {
+  // MatMul8bitLt.backward: grad_A = grad_out @ (CB * SCB / 127), a 16-bit matmul.
+  const sdk::TensorRef weight = ops.scratch(DType::f32, site.out_features, site.in_features);
+  dequantize(site, stored, weight, ops);
+  if (compute_dtype_ != DType::f32) ops.round_to(weight, compute_dtype_);
+  ops.matmul(d_input, d_output, false, weight, false, 1.0f, 1.0f);
+}
+
+std::vector<sdk::SavedTensor> Int8QuantizationStrategy::save(const sdk::LinearSite& site,
+                                                             std::span<const sdk::TensorRef> stored) const {
+  // Linear8bitLt's state dict: weight (int8 CB), SCB (f32 per output row), weight_format 0 ("row").
+  const std::uint8_t row_format = 0;
+  return {saved_tensor("weight", DType::i8, {site.out_features, site.in_features}, stored[codes].data,
+                       static_cast<std::size_t>(site.out_features * site.in_features)),
+          saved_tensor("SCB", DType::f32, {site.out_features}, stored[scales].data,
+                       static_cast<std::size_t>(site.out_features) * sizeof(float)),
+          saved_tensor("weight_format", DType::u8, {}, &row_format, 1)};
+}
+
+bool Int8QuantizationStrategy::saved_quantized(const sdk::LinearSite& /*site*/, const sdk::SavedTensorReader& saved) const {
+  std::optional<sdk::SavedTensorView> weight = saved.find("weight");
+  return (weight && weight->dtype == DType::i8) || saved.find("SCB").has_value();
+}
+
+sdk::Errors Int8QuantizationStrategy::load(const sdk::LinearSite& site, const sdk::SavedTensorReader& saved,
+                                           std::span<const sdk::TensorRef> stored) const {
+  sdk::Result<sdk::SavedTensorView> weight =
+      expect_saved(saved, site, "weight", DType::i8, {site.out_features, site.in_features});
+  if (!weight) return {weight.error()};
+  sdk::Result<sdk::SavedTensorView> row_scales = expect_saved(saved, site, "SCB", DType::f32, {site.out_features});
+  if (!row_scales) return {row_scales.error()};
+  if (std::optional<sdk::SavedTensorView> format = saved.find("weight_format")) {
+    // bitsandbytes writes 0 for its row-major layout; older versions' GPU tile layouts are others.
+    if (format->bytes.empty() || std::to_integer<int>(format->bytes[0]) != 0) {
+      return {sdk::Error::invalid_input(saved_where(saved, site, "weight_format") +
+                                        " is not 0 (row-major int8): re-save it with bitsandbytes >= 0.45")};
+    }
+  }
+  std::memcpy(stored[codes].data, weight->bytes.data(), weight->bytes.size());
+  std::memcpy(stored[scales].data, row_scales->bytes.data(), row_scales->bytes.size());
+  return {};
+}
+
+std::string Int8QuantizationStrategy::quantization_config_json() const {
+  std::string skip = "[";
+  for (std::size_t i = 0; i < skip_modules_.size(); ++i) skip += (i == 0 ? "\"" : ", \"") + skip_modules_[i] + "\"";
+  skip += "]";
+  // transformers' BitsAndBytesConfig.to_dict() for load_in_8bit; "fthost_plugin" is fthost's.
+  return "{\"quant_method\": \"bitsandbytes\", \"load_in_8bit\": true, \"load_in_4bit\": false, "
+         "\"llm_int8_threshold\": " + format_decimal(outlier_threshold_) +
+         ", \"llm_int8_has_fp16_weight\": false, \"llm_int8_skip_modules\": " + skip +
+         ", \"llm_int8_enable_fp32_cpu_offload\": false, \"fthost_plugin\": \"quant_int8\"}";
 }
 
 }  // namespace fthost::plugins

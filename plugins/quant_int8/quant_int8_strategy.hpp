@@ -30,6 +30,24 @@ class Int8QuantizationStrategy final : public sdk::QuantizationStrategy {
   sdk::Errors check(const sdk::PipelineFacts& facts) const override;
   std::vector<std::string> describe_plan(const sdk::PipelineFacts& facts) const override;
 
+  std::vector<sdk::QuantizedTensor> site_layout(const sdk::LinearSite& site) const override;
+  void quantize(const sdk::LinearSite& site, const sdk::TensorRef& weight, std::span<const sdk::TensorRef> stored,
+                sdk::Ops& ops) const override;
+  void dequantize(const sdk::LinearSite& site, std::span<const sdk::TensorRef> stored, const sdk::TensorRef& weight,
+                  sdk::Ops& ops) const override;
+  // LLM.int8(): the input quantized per token row (outlier columns excluded), an int8 x int8 ->
+  // int32 matmul rescaled by both scales, plus the outlier columns in 16 bits.
+  void forward(const sdk::LinearSite& site, std::span<const sdk::TensorRef> stored, const sdk::TensorRef& input,
+               const sdk::TensorRef& output, sdk::Ops& ops) const override;
+  void backward(const sdk::LinearSite& site, std::span<const sdk::TensorRef> stored, const sdk::TensorRef& d_output,
+                const sdk::TensorRef& d_input, sdk::Ops& ops) const override;
+  // Linear8bitLt's state dict: weight (int8), SCB, weight_format.
+  std::vector<sdk::SavedTensor> save(const sdk::LinearSite& site, std::span<const sdk::TensorRef> stored) const override;
+  bool saved_quantized(const sdk::LinearSite& site, const sdk::SavedTensorReader& saved) const override;
+  sdk::Errors load(const sdk::LinearSite& site, const sdk::SavedTensorReader& saved,
+                   std::span<const sdk::TensorRef> stored) const override;
+  std::string quantization_config_json() const override;
+
   // The dtype of the dequantized output and of the 16-bit outlier product.
   sdk::DType compute_dtype() const { return compute_dtype_; }
 

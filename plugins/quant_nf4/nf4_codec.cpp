@@ -179,4 +179,24 @@ std::vector<float> dequantize_4bit(const FourBitQuantized& quantized, std::int64
   return values;
 }
 
+void dequantize_4bit_into(const std::uint8_t* codes, const float* scales, std::int64_t count, std::int64_t blocksize,
+                          FourBitType type, float* out) {
+  check_blocksize(blocksize);
+  const std::array<float, 16>& table = four_bit_table(type);
+  const std::int64_t blocks = (count + blocksize - 1) / blocksize;
+  // Blocksizes are even, so a block starts on a byte and holds whole bytes (but the last one).
+#pragma omp parallel for schedule(static)
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const float scale = scales[b];
+    const std::int64_t first = b * blocksize;
+    const std::int64_t last = std::min(count, first + blocksize);
+    for (std::int64_t i = first; i + 1 < last; i += 2) {
+      const std::uint8_t byte = codes[i / 2];
+      out[i] = table[byte >> 4] * scale;
+      out[i + 1] = table[byte & 0xF] * scale;
+    }
+    if ((last - first) % 2 != 0) out[last - 1] = table[codes[(last - 1) / 2] >> 4] * scale;
+  }
+}
+
 }  // namespace fthost::plugins

@@ -34,6 +34,11 @@ FourBitQuantized quantize_4bit(std::span<const float> values, std::int64_t block
 std::vector<float> dequantize_4bit(const FourBitQuantized& quantized, std::int64_t count, std::int64_t blocksize,
                                    FourBitType type);
 
+// out[i] = table[code_i] * scales[i / blocksize] for i < count: the training path's dequantization
+// (one site's weight at a time), straight from packed codes and per-block scales.
+void dequantize_4bit_into(const std::uint8_t* codes, const float* scales, std::int64_t count, std::int64_t blocksize,
+                          FourBitType type, float* out);
+
 // bitsandbytes' create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8): 256 sorted values.
 const std::array<float, 256>& dynamic_map();
 

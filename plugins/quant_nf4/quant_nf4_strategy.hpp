@@ -9,6 +9,7 @@
 
 #include "fthost/sdk/options.hpp"
 #include "fthost/sdk/strategy.hpp"
+#include "nf4_codec.hpp"
 
 namespace fthost::plugins {
 
@@ -29,10 +30,31 @@ class Nf4QuantizationStrategy final : public sdk::QuantizationStrategy {
   sdk::Errors check(const sdk::PipelineFacts& facts) const override;
   std::vector<std::string> describe_plan(const sdk::PipelineFacts& facts) const override;
 
+  std::vector<sdk::QuantizedTensor> site_layout(const sdk::LinearSite& site) const override;
+  void quantize(const sdk::LinearSite& site, const sdk::TensorRef& weight, std::span<const sdk::TensorRef> stored,
+                sdk::Ops& ops) const override;
+  void dequantize(const sdk::LinearSite& site, std::span<const sdk::TensorRef> stored, const sdk::TensorRef& weight,
+                  sdk::Ops& ops) const override;
+  void forward(const sdk::LinearSite& site, std::span<const sdk::TensorRef> stored, const sdk::TensorRef& input,
+               const sdk::TensorRef& output, sdk::Ops& ops) const override;
+  void backward(const sdk::LinearSite& site, std::span<const sdk::TensorRef> stored, const sdk::TensorRef& d_output,
+                const sdk::TensorRef& d_input, sdk::Ops& ops) const override;
+  // bitsandbytes' serialized layout (QuantState.as_dict(packed=True)).
+  std::vector<sdk::SavedTensor> save(const sdk::LinearSite& site, std::span<const sdk::TensorRef> stored) const override;
+  bool saved_quantized(const sdk::LinearSite& site, const sdk::SavedTensorReader& saved) const override;
+  sdk::Errors load(const sdk::LinearSite& site, const sdk::SavedTensorReader& saved,
+                   std::span<const sdk::TensorRef> stored) const override;
+  std::string quantization_config_json() const override;
+
   // The dtype dequantized weights are multiplied in (bnb_4bit_compute_dtype).
   sdk::DType compute_dtype() const { return compute_dtype_; }
 
  private:
+  FourBitType four_bit_type() const;
+  std::string quant_state_key() const;
+  // The per-block scales dequantization multiplies by (double quantization undone).
+  std::vector<float> block_scales(std::span<const sdk::TensorRef> stored) const;
+
   std::string quant_type_;  // nf4 or fp4
   std::int64_t blocksize_;
   bool double_quant_;

@@ -10,7 +10,7 @@ unset FTHOST_PLUGIN_PATH
 
 run_fthost --version
 expect_rc 0 "version"
-expect_contains "$out" "plugin SDK ABI 2.0" "version names the SDK ABI"
+expect_contains "$out" "plugin SDK ABI 3.0" "version names the SDK ABI"
 
 run_fthost --help
 expect_rc 0 "help"

@@ -25,7 +25,7 @@ mkdir -p "$scratch/old"
 cp "$test_plugins/future_abi/libfthost-future_abi.so" "$scratch/old/libfthost-ia3.so"
 FTHOST_PLUGIN_PATH="$scratch/old" run_fthost plugins list
 expect_rc 0 "list with a rejected library"
-expect_contains "$err" "was built for fthost SDK ABI 99.0, but this fthost provides ABI 2.0" "ABI warning"
+expect_contains "$err" "was built for fthost SDK ABI 99.0, but this fthost provides ABI 3.0" "ABI warning"
 expect_contains "$out" "rejected libraries:" "rejected section"
 # ... and a pipeline naming it is told why it is not there.
 FTHOST_PLUGIN_PATH="$scratch/old" run_fthost validate configs/quickstart.yaml adapter.plugin=ia3

@@ -29,6 +29,7 @@ class CpuBackend final : public Backend {
   void add_inplace(const Tensor& accumulator, const Tensor& value) override;
   void scale_inplace(const Tensor& tensor, float factor) override;
   void add_scaled(const Tensor& accumulator, const Tensor& value, float factor) override;
+  void add_bias(const Tensor& out, const Tensor& bias) override;
   void round_to(const Tensor& tensor, DType dtype) override;
   void dropout(const Tensor& out, const Tensor& inp, float probability, std::uint64_t seed) override;
   double sum_of_squares(const Tensor& tensor) override;

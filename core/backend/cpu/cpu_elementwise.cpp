@@ -64,6 +64,17 @@ void CpuBackend::add_inplace(const Tensor& accumulator, const Tensor& value) {
   for (std::int64_t i = 0; i < elements; ++i) acc[i] += x[i];
 }
 
+void CpuBackend::add_bias(const Tensor& out, const Tensor& bias) {
+  const std::int64_t width = checks::add_bias(device(), out, bias);
+  const std::int64_t rows = width == 0 ? 0 : out.numel() / width;
+  float* o = out.f32();
+  const float* b = bias.f32();
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t c = 0; c < width; ++c) o[r * width + c] += b[c];
+  }
+}
+
 void CpuBackend::scale_inplace(const Tensor& tensor, float factor) {
   const std::int64_t elements = checks::unary_f32(device(), tensor, "scale_inplace");
   float* data = tensor.f32();

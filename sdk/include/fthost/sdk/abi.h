@@ -16,7 +16,7 @@
  * means rebuilding plugins), so in practice a plugin loads only into the fthost whose SDK it was
  * built against; the minor rule takes effect once the hash covers an ABI manifest rather than the
  * header text. */
-#define FTHOST_SDK_ABI_MAJOR 2
+#define FTHOST_SDK_ABI_MAJOR 3
 #define FTHOST_SDK_ABI_MINOR 0
 
 /* The alias every plugin exports, in the "fthost" section of the library. */

@@ -4,6 +4,7 @@
 // implements on the pipeline's backend, so a strategy written once runs on CPU and CUDA alike.
 
 #include <cstdint>
+#include <span>
 
 #include "fthost/sdk/context.hpp"
 #include "fthost/sdk/types.hpp"
@@ -23,8 +24,8 @@ struct TensorRef {
   std::int64_t elements() const { return rows * cols; }
 };
 
-// Every op checks shapes and dtypes (f32 in this SDK version) and throws std::logic_error on a
-// mismatch, which the host reports naming the plugin.
+// Every op checks shapes and dtypes (f32 unless an op says otherwise) and throws std::logic_error
+// on a mismatch, which the host reports naming the plugin.
 class Ops {
  public:
   virtual ~Ops() = default;
@@ -45,6 +46,16 @@ class Ops {
   // out = input * keep / (1 - probability), keep[i] ~ Bernoulli(1 - probability) drawn from (seed, i);
   // the same seed gives the same mask, which is how a backward pass or a recompute reproduces it.
   virtual void dropout(const TensorRef& out, const TensorRef& input, float probability, std::uint64_t seed) = 0;
+
+  // ---- since SDK 3.0 ----
+  // Rounds f32 values in place to the nearest bf16 or f16 value (ties to even): the tensor then
+  // holds exactly what 16-bit storage would.
+  virtual void round_to(const TensorRef& tensor, DType dtype) = 0;
+  // out[m,n] (i32) = a[m,k] (i8) @ b[n,k]^T (i8), exact: products summed in int32 (LLM.int8()).
+  virtual void matmul_s8(const TensorRef& out, const TensorRef& a, const TensorRef& b) = 0;
+  // A host-allocated work tensor (contents undefined), counted by the host's memory metrics; valid
+  // until the hook that asked for it returns.
+  virtual TensorRef scratch(DType dtype, std::int64_t rows, std::int64_t cols) = 0;
 };
 
 }  // namespace fthost::sdk

@@ -3,6 +3,7 @@
 // docs/architecture.md, "where strategies meet"). This is their first version: later SDK versions
 // append methods as the training loop asks more of them.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -98,13 +99,75 @@ class PrecisionStrategy : public Strategy {
   virtual Result<LossScaleState> update_loss_scale(const LossScaleState& state, bool overflow) const = 0;
 };
 
-// How frozen base weights are stored and multiplied.
+// A tensor a quantized site keeps in memory, named relative to the site ("weight",
+// "weight.absmax"); the host allocates it and keeps it as long as the model.
+struct QuantizedTensor {
+  std::string name;
+  DType dtype = DType::u8;
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+};
+
+// One tensor of the saved format (e.g. bitsandbytes' state dict), named relative to the site.
+struct SavedTensor {
+  std::string name;
+  DType dtype = DType::u8;
+  std::vector<std::int64_t> shape;
+  std::vector<std::byte> bytes;
+};
+
+// A saved tensor as a model folder holds it: a view valid during the call it is passed to.
+struct SavedTensorView {
+  DType dtype = DType::u8;
+  std::span<const std::int64_t> shape;
+  std::span<const std::byte> bytes;
+};
+
+// The saved tensors of one site, by name relative to the site.
+class SavedTensorReader {
+ public:
+  virtual ~SavedTensorReader() = default;
+  virtual std::optional<SavedTensorView> find(std::string_view name) const = 0;
+  // Where the tensors come from, for errors ("models/x/model.safetensors").
+  virtual std::string source() const = 0;
+};
+
+// How frozen base weights are stored and multiplied. The host keeps a quantized site's tensors
+// (site_layout) instead of its dense weight and calls these hooks where the dense weight would
+// be used; the site's bias, when it has one, stays dense and is the host's.
 class QuantizationStrategy : public Strategy {
  public:
   StrategyKind kind() const final { return StrategyKind::quantization; }
   virtual bool quantizes(const LinearSite& site) const = 0;
   // Bits per stored weight including per-block constants, for memory planning.
   virtual double bits_per_weight() const = 0;
+
+  // ---- since SDK 3.0: storage and arithmetic (called only for sites quantizes() accepts) ----
+  virtual std::vector<QuantizedTensor> site_layout(const LinearSite& site) const = 0;
+  // stored (in site_layout order) <- weight[out, in], the dense f32 weight.
+  virtual void quantize(const LinearSite& site, const TensorRef& weight, std::span<const TensorRef> stored,
+                        Ops& ops) const = 0;
+  // weight[out, in] (f32) <- the weight the stored tensors represent, as forward multiplies it.
+  virtual void dequantize(const LinearSite& site, std::span<const TensorRef> stored, const TensorRef& weight,
+                          Ops& ops) const = 0;
+  // output[tokens, out] = input[tokens, in] @ weight^T (overwritten).
+  virtual void forward(const LinearSite& site, std::span<const TensorRef> stored, const TensorRef& input,
+                       const TensorRef& output, Ops& ops) const = 0;
+  // d_input[tokens, in] += d_output[tokens, out] @ weight. The weight itself is frozen.
+  virtual void backward(const LinearSite& site, std::span<const TensorRef> stored, const TensorRef& d_output,
+                        const TensorRef& d_input, Ops& ops) const = 0;
+
+  // ---- the saved format ----
+  // The tensors a model folder holds for the site, instead of "<site>.weight".
+  virtual std::vector<SavedTensor> save(const LinearSite& site, std::span<const TensorRef> stored) const = 0;
+  // Whether `saved` holds this site quantized (else the host quantizes its dense weight).
+  virtual bool saved_quantized(const LinearSite& site, const SavedTensorReader& saved) const = 0;
+  // stored <- a folder's saved tensors. Errors name the source, the key and what was expected.
+  virtual Errors load(const LinearSite& site, const SavedTensorReader& saved, std::span<const TensorRef> stored) const = 0;
+  // config.json's "quantization_config" object, as JSON text; the host loads a folder that has
+  // one with the plugin named by its "fthost_plugin" key (bitsandbytes' folders: see
+  // docs/quantization.md), passing the keys that plugin's option schema knows.
+  virtual std::string quantization_config_json() const = 0;
 };
 
 // What an adapter adds to one linear site. Parameter names are relative to the site
