@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "saved_tensors.hpp"
 
@@ -23,24 +24,30 @@ constexpr float inverse_127_squared = 6.2000124e-05f;
 // Stored tensors, in site_layout order.
 enum Stored : std::size_t { codes = 0, scales = 1 };
 
-// Row-wise absmax int8 of rows x cols values (LLM.int8()'s vector-wise quantization): scale[r] =
-// max |x| of the row over the columns not in `skip` (outlier columns), code = round-half-even
-// (x * 127 / scale), 0 in skipped columns.
-void quantize_rows(const float* values, std::int64_t rows, std::int64_t cols, const std::vector<char>& skip,
-                   std::int8_t* codes_out, float* scales_out) {
+// Row-wise absmax int8 of rows x cols values (LLM.int8()'s vector-wise quantization, as
+// bitsandbytes' int8_vectorwise_quant): scale[r] = max |x| of the row over the elements below
+// `outlier_limit` (the outliers themselves; other elements of an outlier column count), code =
+// round-half-even(x * 127 / scale); the columns marked in `zero_columns` get code 0 (the
+// outlier columns, multiplied in 16 bits instead).
+void quantize_rows(const float* values, std::int64_t rows, std::int64_t cols, float outlier_limit,
+                   const std::vector<char>& zero_columns, std::int8_t* codes_out, float* scales_out) {
 #pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* row = values + r * cols;
     float largest = 0.0f;
     for (std::int64_t c = 0; c < cols; ++c) {
-      if (skip.empty() || skip[static_cast<std::size_t>(c)] == 0) largest = std::max(largest, std::fabs(row[c]));
+      const float magnitude = std::fabs(row[c]);
+      if (magnitude < outlier_limit) largest = std::max(largest, magnitude);
     }
     scales_out[r] = largest;
     const float factor = largest > 0.0f ? 127.0f / largest : 0.0f;
     std::int8_t* out = codes_out + r * cols;
     for (std::int64_t c = 0; c < cols; ++c) {
-      const bool skipped = !skip.empty() && skip[static_cast<std::size_t>(c)] != 0;
-      out[c] = skipped ? std::int8_t{0} : static_cast<std::int8_t>(std::clamp(std::nearbyint(row[c] * factor), -127.0f, 127.0f));
+      const bool zeroed = !zero_columns.empty() && zero_columns[static_cast<std::size_t>(c)] != 0;
+      const float magnitude = std::fabs(row[c]);
+      out[c] = zeroed || !(magnitude < outlier_limit)
+                   ? std::int8_t{0}
+                   : static_cast<std::int8_t>(std::clamp(std::nearbyint(row[c] * factor), -127.0f, 127.0f));
     }
   }
 }
@@ -58,7 +65,7 @@ sdk::OptionSchema quant_int8_option_schema() {
   schema.add_string_list("skip_modules", {"lm_head"}, "modules kept unquantized (full name or '.'-suffix)")
       .alias("llm_int8_skip_modules");
   schema.add_enum("compute_dtype", "fp16", {"fp16", "bf16", "fp32"},
-                  "dtype of the dequantized output and the 16-bit outlier product");
+                  "dtype inputs are cast to before their row-wise int8 quantization (bitsandbytes: fp16)");
   return schema;
 }
 
@@ -109,7 +116,7 @@ std::vector<std::string> Int8QuantizationStrategy::describe_plan(const sdk::Pipe
   std::string storage = keeps_fp16_weight_ ? "fp16 weights kept and re-quantized every forward"
                                            : "int8 weights with an fp32 scale per output row";
   std::vector<std::string> lines;
-  lines.push_back("quant_int8: " + storage + ", " + outliers + "; compute in " + compute_dtype_name_ +
+  lines.push_back("quant_int8: " + storage + ", " + outliers + "; inputs quantized from their " + compute_dtype_name_ + " cast" +
                   (skip_modules_.empty() ? "" : "; kept dense: " + join_names(skip_modules_)));
   if (!facts.sites.empty()) {
     std::int64_t quantized_sites = 0;
@@ -139,8 +146,9 @@ void Int8QuantizationStrategy::quantize(const sdk::LinearSite& site, const sdk::
   const sdk::TensorRef half = ops.scratch(DType::f32, site.out_features, site.in_features);
   std::memcpy(half.data, weight.data, static_cast<std::size_t>(weight.elements()) * sizeof(float));
   ops.round_to(half, DType::f16);
-  quantize_rows(static_cast<const float*>(half.data), site.out_features, site.in_features, {},
-                host_span<std::int8_t>(stored[codes]).data(), host_span<float>(stored[scales]).data());
+  quantize_rows(static_cast<const float*>(half.data), site.out_features, site.in_features,
+                std::numeric_limits<float>::infinity(), {}, host_span<std::int8_t>(stored[codes]).data(),
+                host_span<float>(stored[scales]).data());
 }
 
 void Int8QuantizationStrategy::dequantize(const sdk::LinearSite& site, std::span<const sdk::TensorRef> stored,
@@ -165,11 +173,12 @@ void Int8QuantizationStrategy::forward(const sdk::LinearSite& site, std::span<co
   const std::int64_t tokens = input.rows;
   const std::int64_t in = site.in_features;
   const std::int64_t out = site.out_features;
-  // bitsandbytes multiplies the input as the compute dtype holds it.
-  const sdk::TensorRef x = ops.scratch(DType::f32, tokens, in);
-  std::memcpy(x.data, input.data, static_cast<std::size_t>(tokens * in) * sizeof(float));
-  if (compute_dtype_ != DType::f32) ops.round_to(x, compute_dtype_);
-  const float* xs = static_cast<const float*>(x.data);
+  // MatMul8bitLt: the input is quantized from its fp16 cast (compute_dtype); the outlier columns
+  // and the output stay in the activations' own dtype.
+  const sdk::TensorRef cast = ops.scratch(DType::f32, tokens, in);
+  std::memcpy(cast.data, input.data, static_cast<std::size_t>(tokens * in) * sizeof(float));
+  if (compute_dtype_ != DType::f32) ops.round_to(cast, compute_dtype_);
+  const float* xs = static_cast<const float*>(cast.data);
 
   // Outlier columns: any |x| >= threshold in the column, over every token.
   std::vector<char> outlier(static_cast<std::size_t>(in), 0);
@@ -189,7 +198,9 @@ void Int8QuantizationStrategy::forward(const sdk::LinearSite& site, std::span<co
 
   const sdk::TensorRef x_codes = ops.scratch(DType::i8, tokens, in);
   std::vector<float> row_scales(static_cast<std::size_t>(tokens));
-  quantize_rows(xs, tokens, in, outlier, static_cast<std::int8_t*>(x_codes.data), row_scales.data());
+  const float outlier_limit =
+      outlier_threshold_ > 0.0 ? static_cast<float>(outlier_threshold_) : std::numeric_limits<float>::infinity();
+  quantize_rows(xs, tokens, in, outlier_limit, outlier, static_cast<std::int8_t*>(x_codes.data), row_scales.data());
   const sdk::TensorRef products = ops.scratch(DType::i32, tokens, out);
   ops.matmul_s8(products, x_codes, stored[codes]);
   const std::int32_t* sums = static_cast<const std::int32_t*>(products.data);
@@ -197,21 +208,24 @@ void Int8QuantizationStrategy::forward(const sdk::LinearSite& site, std::span<co
   auto* y = static_cast<float*>(output.data);
 #pragma omp parallel for schedule(static)
   for (std::int64_t t = 0; t < tokens; ++t) {
-    // int8_mm_dequant: acc * row_stats * col_stats / (127 * 127)
-    const float row = row_scales[static_cast<std::size_t>(t)] * inverse_127_squared;
-    for (std::int64_t o = 0; o < out; ++o) y[t * out + o] = static_cast<float>(sums[t * out + o]) * row * column_scales[o];
+    // int8_mm_dequant: acc * (row_stats * col_stats) / (127 * 127)
+    const float row = row_scales[static_cast<std::size_t>(t)];
+    for (std::int64_t o = 0; o < out; ++o) {
+      y[t * out + o] = static_cast<float>(sums[t * out + o]) * (row * column_scales[o]) * inverse_127_squared;
+    }
   }
 
   if (!outlier_columns.empty()) {
-    // The outlier columns in 16 bits, against the int8-dequantized weight columns (as bitsandbytes).
+    // The outlier columns unquantized, against the int8-dequantized weight columns (as bitsandbytes).
     const auto count = static_cast<std::int64_t>(outlier_columns.size());
     const sdk::TensorRef x_outliers = ops.scratch(DType::f32, tokens, count);
     const sdk::TensorRef w_outliers = ops.scratch(DType::f32, out, count);
     auto* xo = static_cast<float*>(x_outliers.data);
     auto* wo = static_cast<float*>(w_outliers.data);
+    const auto* x = static_cast<const float*>(input.data);
     const std::int8_t* code = host_span<const std::int8_t>(stored[codes]).data();
     for (std::int64_t t = 0; t < tokens; ++t) {
-      for (std::int64_t j = 0; j < count; ++j) xo[t * count + j] = xs[t * in + outlier_columns[static_cast<std::size_t>(j)]];
+      for (std::int64_t j = 0; j < count; ++j) xo[t * count + j] = x[t * in + outlier_columns[static_cast<std::size_t>(j)]];
     }
     for (std::int64_t o = 0; o < out; ++o) {
       for (std::int64_t j = 0; j < count; ++j) {
@@ -219,19 +233,16 @@ void Int8QuantizationStrategy::forward(const sdk::LinearSite& site, std::span<co
             static_cast<float>(code[o * in + outlier_columns[static_cast<std::size_t>(j)]]) * column_scales[o] * inverse_127;
       }
     }
-    if (compute_dtype_ != DType::f32) ops.round_to(w_outliers, compute_dtype_);
     ops.matmul(output, x_outliers, false, w_outliers, true, 1.0f, 1.0f);
   }
-  if (compute_dtype_ != DType::f32) ops.round_to(output, compute_dtype_);
 }
 
 void Int8QuantizationStrategy::backward(const sdk::LinearSite& site, std::span<const sdk::TensorRef> stored,
                                         const sdk::TensorRef& d_output, const sdk::TensorRef& d_input,
                                         sdk::Ops& ops) const {
-  // MatMul8bitLt.backward: grad_A = grad_out @ (CB * SCB / 127), a 16-bit matmul.
+  // MatMul8bitLt.backward: grad_A = grad_out @ (CB * SCB / 127), in the activations' dtype.
   const sdk::TensorRef weight = ops.scratch(DType::f32, site.out_features, site.in_features);
   dequantize(site, stored, weight, ops);
-  if (compute_dtype_ != DType::f32) ops.round_to(weight, compute_dtype_);
   ops.matmul(d_input, d_output, false, weight, false, 1.0f, 1.0f);
 }
 

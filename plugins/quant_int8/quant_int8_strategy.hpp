@@ -48,7 +48,7 @@ class Int8QuantizationStrategy final : public sdk::QuantizationStrategy {
                    std::span<const sdk::TensorRef> stored) const override;
   std::string quantization_config_json() const override;
 
-  // The dtype of the dequantized output and of the 16-bit outlier product.
+  // The dtype inputs are cast to before they are quantized (bitsandbytes casts to fp16).
   sdk::DType compute_dtype() const { return compute_dtype_; }
 
  private:

@@ -216,7 +216,10 @@ std::vector<sdk::SavedTensor> Nf4QuantizationStrategy::save(const sdk::LinearSit
   const std::int64_t blocks = block_count(count, blocksize_);
   saved.push_back(saved_tensor("weight", DType::u8, {(count + 1) / 2, 1}, stored[codes].data,
                                static_cast<std::size_t>((count + 1) / 2)));
-  const std::array<float, 16>& table = four_bit_table(four_bit_type());
+  // bitsandbytes' saved FP4 map has +0 where fthost's table has -0 (code 8): equal values, and
+  // the saved bytes match bitsandbytes'.
+  std::array<float, 16> table = four_bit_table(four_bit_type());
+  for (float& value : table) value = value == 0.0f ? 0.0f : value;
   std::string state = "{\"quant_type\": \"" + quant_type_ + "\", \"blocksize\": " + std::to_string(blocksize_) +
                       ", \"dtype\": \"float32\", \"shape\": [" + std::to_string(site.out_features) + ", " +
                       std::to_string(site.in_features) + "]";
@@ -300,7 +303,9 @@ sdk::Errors Nf4QuantizationStrategy::load(const sdk::LinearSite& site, const sdk
   sdk::Result<sdk::SavedTensorView> quant_map = expect_saved(saved, site, "weight.quant_map", DType::f32, {16});
   if (!quant_map) return {quant_map.error()};
   const std::array<float, 16>& table = four_bit_table(four_bit_type());
-  if (std::memcmp(quant_map->bytes.data(), table.data(), sizeof table) != 0) {
+  std::array<float, 16> saved_map{};
+  std::memcpy(saved_map.data(), quant_map->bytes.data(), sizeof saved_map);
+  if (saved_map != table) {  // by value: +0 and -0 are the same code value
     return {sdk::Error::invalid_input(saved_where(saved, site, "weight.quant_map") + " is not bitsandbytes' " +
                                       quant_type_ + " code book (custom code books are not supported)")};
   }
