@@ -17,7 +17,8 @@ namespace {
 
 using sdk::DType;
 
-// bitsandbytes' int8_vectorwise_dequant factor 1/127 and int8_mm_dequant's 1/(127*127).
+// bitsandbytes' int8_vectorwise_dequant factor 1/127 and int8_mm_dequant's 1/(127*127), as its
+// CUDA kernel has it (its CPU path's literal 6.200124e-05 swaps two digits: 1.8e-5 relative).
 constexpr float inverse_127 = 7.874015718698502e-3f;
 constexpr float inverse_127_squared = 6.2000124e-05f;
 

@@ -148,19 +148,17 @@ TEST_CASE("bitsandbytes' NF4 and FP4 folders: fthost reads them as saved and com
 }
 
 TEST_CASE("bitsandbytes' LLM.int8() folder: fthost's int8 matmul gives bitsandbytes' logits") {
-  // bitsandbytes quantizes each input row from fp16 and multiplies int8 x int8 exactly; fthost
-  // does the same with the default compute_dtype fp16. What remains is f32 summation order and
-  // bitsandbytes' CPU dequantization constant (6.200124e-05 instead of 1/16129: 1.8e-5 relative),
-  // carried through two layers: 1e-4 relative over the logits (the dense model is 2e-2 away).
+  // bitsandbytes quantizes each input row from its fp16 cast, multiplies int8 x int8 exactly and
+  // adds the outlier columns (|x| >= 6: the fixture plants some) unquantized; so does fthost, with
+  // bitsandbytes' CPU rescaling constant: the logits agree to f32 summation order (1e-5).
   LoadedModel loaded = load_folder(bnb_fixture("tiny_llama_int8"));
   REQUIRE(loaded.model->quantized() != nullptr);
   BnbReference reference("tiny_llama_int8");
   fthost::model::Batch batch = fthost::model::upload_batch(*loaded.backend, reference.batch());
   std::vector<float> logits = download(*loaded.backend, loaded.model->logits(batch));
-  CHECK(relative_error(logits, reference.floats("logits")) < 1e-4);
+  CHECK(relative_error(logits, reference.floats("logits")) < 1e-5);
   BnbReference dense("tiny_llama_dense");
-  MESSAGE("int8 vs dense " << relative_error(logits, dense.floats("logits")) << " bnb vs dense " << relative_error(reference.floats("logits"), dense.floats("logits")));
-  CHECK(relative_error(logits, dense.floats("logits")) > 1e-3);
+  CHECK(relative_error(logits, dense.floats("logits")) > 1e-2);
 }
 
 TEST_CASE("quantizing the dense folder gives the bytes bitsandbytes saved, and save -> load keeps them") {
