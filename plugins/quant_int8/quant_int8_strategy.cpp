@@ -17,10 +17,13 @@ namespace {
 
 using sdk::DType;
 
-// bitsandbytes' int8_vectorwise_dequant factor 1/127 and int8_mm_dequant's 1/(127*127), as its
-// CUDA kernel has it (its CPU path's literal 6.200124e-05 swaps two digits: 1.8e-5 relative).
+// bitsandbytes' int8_vectorwise_dequant factor 1/127, and int8_mm_dequant's 1/(127*127) as its
+// CPU path writes it: 6.200124e-05 (the CUDA kernel's 6.200012e-05 is 1/16129; the two differ by
+// 1.8e-5 relative). With the CPU literal fthost's CPU results are bitsandbytes' bit for bit; with
+// 1/16129 a model's logits drift from them by far more than 1.8e-5, because an int8 layer
+// re-quantizes its input and a tiny change upstream moves some values across a rounding boundary.
 constexpr float inverse_127 = 7.874015718698502e-3f;
-constexpr float inverse_127_squared = 6.2000124e-05f;
+constexpr float inverse_127_squared = 6.200124e-05f;
 
 // Stored tensors, in site_layout order.
 enum Stored : std::size_t { codes = 0, scales = 1 };
