@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <sstream>
+#include <tuple>
 
 #include <boost/program_options.hpp>
 #include <yaml-cpp/yaml.h>
@@ -28,6 +29,7 @@ int run_quantize_command(const Arguments& arguments) {
   double threshold = 6.0;
   std::string compute_dtype;
   std::vector<std::string> skip_modules;
+  std::vector<std::string> target_modules;
   po::options_description options("quantize options");
   options.add_options()("help,h", "show this help")("model", po::value(&model_path)->required(),
                                                      "the dense Hugging Face model folder")(
@@ -37,11 +39,12 @@ int run_quantize_command(const Arguments& arguments) {
       "double-quant", "nf4/fp4: quantize the absmax values to 8 bits too (QLoRA double quantization)")(
       "compute-dtype", po::value(&compute_dtype), "nf4/fp4: fp32 | bf16 | fp16, recorded for runs (default fp32)")(
       "threshold", po::value(&threshold), "int8: llm_int8_threshold, the outlier magnitude (default 6.0; 0: none)")(
+      "target-modules", po::value(&target_modules)->multitoken(), "linear modules to quantize (default: all-linear)")(
       "skip-modules", po::value(&skip_modules)->multitoken(), "linear modules kept dense (default: lm_head)");
   po::variables_map variables;
   if (auto done = parse_options(arguments, options,
                                 "usage: fthost quantize --model DIR --method nf4|fp4|int8 [--blocksize N] [--double-quant]\n"
-                                "                       [--threshold T] [--skip-modules M...] --out DIR\n\n"
+                                "                       [--threshold T] [--target-modules M...] [--skip-modules M...] --out DIR\n\n"
                                 "Writes the model with every linear weight (but the skipped modules) quantized as\n"
                                 "bitsandbytes stores it (4-bit: weight, weight.absmax, weight.quant_map, nested keys and\n"
                                 "weight.quant_state.bitsandbytes__nf4; 8-bit: weight, SCB, weight_format) and a\n"
@@ -95,10 +98,12 @@ int run_quantize_command(const Arguments& arguments) {
   } else {
     section["llm_int8_threshold"] = threshold;
   }
-  if (variables.count("skip-modules") > 0) {
+  for (auto [flag, key, modules] : {std::tuple{"target-modules", "target_modules", &target_modules},
+                                     std::tuple{"skip-modules", "skip_modules", &skip_modules}}) {
+    if (variables.count(flag) == 0) continue;
     YAML::Node list(YAML::NodeType::Sequence);
-    for (const std::string& module : skip_modules) list.push_back(module);
-    section["skip_modules"] = list;
+    for (const std::string& module : *modules) list.push_back(module);
+    section[key] = list;
   }
   runtime::SectionCheck checked = runtime::check_section(section, plugin->plugin->options(), "quantize", "command line");
   if (!checked.errors.empty()) return report_errors(checked.errors);

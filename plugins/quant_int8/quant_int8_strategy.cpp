@@ -66,6 +66,8 @@ sdk::OptionSchema quant_int8_option_schema() {
       .at_least(0.0);
   schema.add_bool("llm_int8_has_fp16_weight", false,
                   "keep the fp16 weight and re-quantize it every forward instead of storing int8 only");
+  schema.add_string_list("target_modules", {"all-linear"},
+                          "modules to quantize (full name or '.'-suffix); all-linear = every linear site");
   schema.add_string_list("skip_modules", {"lm_head"}, "modules kept unquantized (full name or '.'-suffix)")
       .alias("llm_int8_skip_modules");
   schema.add_enum("compute_dtype", "fp16", {"fp16", "bf16", "fp32"},
@@ -76,12 +78,13 @@ sdk::OptionSchema quant_int8_option_schema() {
 Int8QuantizationStrategy::Int8QuantizationStrategy(const sdk::Options& options)
     : outlier_threshold_(options.get_float("llm_int8_threshold")),
       keeps_fp16_weight_(options.get_bool("llm_int8_has_fp16_weight")),
+      target_modules_(options.get_string_list("target_modules")),
       skip_modules_(options.get_string_list("skip_modules")),
       compute_dtype_(dtype_from_option(options.get_string("compute_dtype"))),
       compute_dtype_name_(options.get_string("compute_dtype")) {}
 
 bool Int8QuantizationStrategy::quantizes(const sdk::LinearSite& site) const {
-  return !site_matches_any(site, skip_modules_);
+  return quantization_selects(site, target_modules_, skip_modules_);
 }
 
 double Int8QuantizationStrategy::bits_per_weight() const { return keeps_fp16_weight_ ? 16.0 : 8.0; }
@@ -101,14 +104,8 @@ sdk::Errors Int8QuantizationStrategy::check(const sdk::PipelineFacts& facts) con
   if (facts.backend != sdk::BackendKind::cpu) {
     errors.push_back(sdk::Error::not_implemented("LLM.int8() storage and matmul run on the CPU backend only in this build"));
   }
-  for (const std::string& module : skip_modules_) {
-    if (facts.sites.empty()) break;
-    bool matched = false;
-    for (const sdk::LinearSite& site : facts.sites) matched = matched || sdk::site_name_matches(site.name, module);
-    if (!matched && module != "lm_head") {
-      errors.push_back(sdk::Error::invalid_input("skip_modules entry '" + module +
-                                                 "' matches no linear site of this model"));
-    }
+  for (const std::string& problem : unmatched_quantization_modules(facts.sites, target_modules_, skip_modules_)) {
+    errors.push_back(sdk::Error::invalid_input(problem));
   }
   return errors;
 }

@@ -18,7 +18,7 @@ class Int8QuantizationStrategy final : public sdk::QuantizationStrategy {
   // `options` holds every key of quant_int8_option_schema(), already validated by the host.
   explicit Int8QuantizationStrategy(const sdk::Options& options);
 
-  // Every linear whose name is not matched by skip_modules (full name or '.'-suffix).
+  // The linears target_modules selects (default all-linear) and skip_modules does not (default lm_head).
   bool quantizes(const sdk::LinearSite& site) const override;
   // The SDK asks without naming a site, so this leaves out the per-row fp32 scale (32 / in_features
   // bits: under 0.01 for in_features >= 4096) and answers 8; bits_per_weight(site) is exact.
@@ -54,6 +54,7 @@ class Int8QuantizationStrategy final : public sdk::QuantizationStrategy {
  private:
   double outlier_threshold_;  // llm_int8_threshold
   bool keeps_fp16_weight_;    // llm_int8_has_fp16_weight
+  std::vector<std::string> target_modules_;
   std::vector<std::string> skip_modules_;
   sdk::DType compute_dtype_;
   std::string compute_dtype_name_;

@@ -55,6 +55,8 @@ sdk::OptionSchema quant_nf4_option_schema() {
       .alias("bnb_4bit_compute_dtype");
   schema.add_enum("quant_storage", "uint8", {"uint8"}, "element type the packed 4-bit codes are stored in")
       .alias("bnb_4bit_quant_storage");
+  schema.add_string_list("target_modules", {"all-linear"},
+                          "modules to quantize (full name or '.'-suffix); all-linear = every linear site");
   schema.add_string_list("skip_modules", {"lm_head"}, "modules kept unquantized (full name or '.'-suffix)")
       .alias("llm_int8_skip_modules");
   return schema;
@@ -67,10 +69,11 @@ Nf4QuantizationStrategy::Nf4QuantizationStrategy(const sdk::Options& options)
       compute_dtype_(dtype_from_option(options.get_string("compute_dtype"))),
       compute_dtype_name_(options.get_string("compute_dtype")),
       quant_storage_(options.get_string("quant_storage")),
+      target_modules_(options.get_string_list("target_modules")),
       skip_modules_(options.get_string_list("skip_modules")) {}
 
 bool Nf4QuantizationStrategy::quantizes(const sdk::LinearSite& site) const {
-  return !site_matches_any(site, skip_modules_);
+  return quantization_selects(site, target_modules_, skip_modules_);
 }
 
 double Nf4QuantizationStrategy::bits_per_weight() const {
@@ -90,15 +93,8 @@ sdk::Errors Nf4QuantizationStrategy::check(const sdk::PipelineFacts& facts) cons
     errors.push_back(sdk::Error::not_implemented("4-bit (" + quant_type_ +
                                                  ") storage and matmul run on the CPU backend only in this build"));
   }
-  for (const std::string& module : skip_modules_) {
-    if (facts.sites.empty()) break;
-    bool matched = false;
-    for (const sdk::LinearSite& site : facts.sites) matched = matched || sdk::site_name_matches(site.name, module);
-    // lm_head is in the default list whether or not a model has a separate head.
-    if (!matched && module != "lm_head") {
-      errors.push_back(sdk::Error::invalid_input("skip_modules entry '" + module +
-                                                 "' matches no linear site of this model"));
-    }
+  for (const std::string& problem : unmatched_quantization_modules(facts.sites, target_modules_, skip_modules_)) {
+    errors.push_back(sdk::Error::invalid_input(problem));
   }
   return errors;
 }

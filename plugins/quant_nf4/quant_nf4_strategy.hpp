@@ -20,7 +20,7 @@ class Nf4QuantizationStrategy final : public sdk::QuantizationStrategy {
   // `options` holds every key of quant_nf4_option_schema(), already validated by the host.
   explicit Nf4QuantizationStrategy(const sdk::Options& options);
 
-  // Every linear whose name is not matched by skip_modules (full name or '.'-suffix).
+  // The linears target_modules selects (default all-linear) and skip_modules does not (default lm_head).
   bool quantizes(const sdk::LinearSite& site) const override;
   // 4 bits per code plus the block scales: an fp32 absmax per block adds 32 / blocksize; with double
   // quantization that absmax is an 8-bit code (8 / blocksize) plus one fp32 scale per 256 blocks
@@ -61,6 +61,7 @@ class Nf4QuantizationStrategy final : public sdk::QuantizationStrategy {
   sdk::DType compute_dtype_;
   std::string compute_dtype_name_;
   std::string quant_storage_;
+  std::vector<std::string> target_modules_;
   std::vector<std::string> skip_modules_;
 };
 
