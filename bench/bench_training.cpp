@@ -8,22 +8,27 @@
 //
 // --bf16: bf16 compute (fthost's 16-bit rounding; PyTorch: torch.autocast("cpu", torch.bfloat16)).
 //
-// usage: fthost-bench-train [--steps N] [--batch B] [--seq T] [--lora R] [--bf16] [--python PATH]
+// --quant nf4|nf4-dq|int8 (with --lora): the frozen base stored by quant_nf4 (nf4-dq: double quantization)
+// or quant_int8, as QLoRA / LoRA on LLM.int8(); prints the base weights' memory beside the step time.
+// usage: fthost-bench-train [--steps N] [--batch B] [--seq T] [--lora R] [--bf16] [--quant Q] [--python PATH]
 
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include <omp.h>
 
 #include "backend/cpu/cpu_backend.hpp"
-#include "lora_strategy.hpp"
 #include "data/token_dataset.hpp"
+#include "lora_strategy.hpp"
 #include "model/model_weights.hpp"
+#include "quant_int8_strategy.hpp"
+#include "quant_nf4_strategy.hpp"
 #include "train/trainer.hpp"
 #include "train/training_run.hpp"
 
@@ -69,6 +74,7 @@ int main(int argc, char** argv) {
   std::int64_t batch = 4;
   std::int64_t seq = 256;
   std::int64_t lora_rank = 0;
+  std::string quant;  // "", nf4, nf4-dq or int8
   std::string python = std::getenv("FTHOST_BENCH_PYTHON") != nullptr ? std::getenv("FTHOST_BENCH_PYTHON") : "python3";
   bool bf16 = false;
   for (int i = 1; i < argc; ++i) {
@@ -85,6 +91,11 @@ int main(int argc, char** argv) {
     else if (flag == "--seq") seq = std::atoll(argv[i + 1]);
     else if (flag == "--python") python = argv[i + 1];
     else if (flag == "--lora") lora_rank = std::atoll(argv[i + 1]);
+    else if (flag == "--quant") quant = argv[i + 1];
+  }
+  if (!quant.empty() && (lora_rank <= 0 || (quant != "nf4" && quant != "nf4-dq" && quant != "int8"))) {
+    std::fprintf(stderr, "--quant nf4|nf4-dq|int8 quantizes the frozen base: it needs --lora R\n");
+    return 2;
   }
   const int threads = omp_get_max_threads();
 
@@ -94,9 +105,50 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", config.error().message.c_str());
     return 1;
   }
-  fthost::model::Transformer model(*config, *backend);
-  fthost::model::initialize_transformer(model, 1);
-  const std::int64_t parameters = model.layout().parameter_count();
+  // A quantized base is loaded as runs load one: from a folder, quantized one site at a time, so
+  // the dense model is never resident beside it.
+  std::unique_ptr<fthost::sdk::QuantizationStrategy> quantization;
+  std::unique_ptr<fthost::model::Transformer> owned;
+  std::int64_t parameters = 0;
+  {
+    auto dense = std::make_unique<fthost::model::Transformer>(*config, *backend);
+    fthost::model::initialize_transformer(*dense, 1);
+    parameters = dense->layout().parameter_count();
+    if (quant.empty()) {
+      owned = std::move(dense);
+    } else {
+      const std::filesystem::path folder = std::filesystem::temp_directory_path() / "fthost-bench-train-model";
+      if (auto saved = fthost::model::save_transformer(*dense, folder); !saved) {
+        std::fprintf(stderr, "%s\n", saved.error().message.c_str());
+        return 1;
+      }
+      dense.reset();
+      if (quant == "int8") {
+        const fthost::sdk::OptionSchema schema = fthost::plugins::quant_int8_option_schema();
+        fthost::sdk::Options options;
+        for (const auto& spec : schema.specs()) options.set(spec.name, *spec.default_value);
+        quantization = std::make_unique<fthost::plugins::Int8QuantizationStrategy>(options);
+      } else {
+        const fthost::sdk::OptionSchema schema = fthost::plugins::quant_nf4_option_schema();
+        fthost::sdk::Options options;
+        for (const auto& spec : schema.specs()) options.set(spec.name, *spec.default_value);
+        options.set("double_quant", quant == "nf4-dq");
+        if (bf16) options.set("compute_dtype", std::string("bf16"));
+        quantization = std::make_unique<fthost::plugins::Nf4QuantizationStrategy>(options);
+      }
+      auto loaded = fthost::model::load_transformer(folder, *backend, nullptr, {quantization.get(), quant});
+      std::filesystem::remove_all(folder);
+      if (!loaded) {
+        std::fprintf(stderr, "%s\n", loaded.error().message.c_str());
+        return 1;
+      }
+      owned = std::move(*loaded);
+    }
+  }
+  fthost::model::Transformer& model = *owned;
+  const double weight_mib =
+      static_cast<double>(model.layout().parameter_count() * 4 + (model.quantized() ? model.quantized()->stored_bytes() : 0)) /
+      1048576.0;
   if (bf16) model.set_compute_dtype(fthost::backend::DType::bf16);
   std::unique_ptr<fthost::plugins::LoraStrategy> lora;
   if (lora_rank > 0) {
@@ -148,7 +200,8 @@ int main(int argc, char** argv) {
   const double peak = measure_sgemm_peak(*backend);
   const auto memory = backend->allocator().stats();
 
-  const std::string method = lora ? "LoRA r=" + std::to_string(lora_rank) + " all-linear" : "full fine-tuning";
+  std::string method = lora ? "LoRA r=" + std::to_string(lora_rank) + " all-linear" : "full fine-tuning";
+  if (!quant.empty()) method += " on a " + quant + " base";
   std::printf("fthost-bench-train: Llama %.1fM parameters, batch %lld x seq %lld, %d threads, %s %s\n",
               static_cast<double>(parameters) / 1e6, static_cast<long long>(batch), static_cast<long long>(seq), threads,
               bf16 ? "bf16" : "f32", method.c_str());
@@ -156,7 +209,14 @@ int main(int argc, char** argv) {
               "peak tensors %7.1f MiB  max RSS %7.1f MiB\n",
               tokens_per_second, achieved, peak, 100.0 * achieved / peak,
               static_cast<double>(memory.peak_bytes) / 1048576.0, max_rss_mib());
+  std::printf("           step %.1f ms, base weights %.1f MiB (f32 dense: %.1f MiB)\n",
+              1000.0 * elapsed / static_cast<double>(steps), weight_mib, static_cast<double>(parameters) * 4.0 / 1048576.0);
   std::fflush(stdout);
+  if (!quant.empty()) {
+    // bitsandbytes' CPU training path is not the one users run (they train QLoRA on GPUs).
+    std::printf("  pytorch  (not run for --quant: no PyTorch + bitsandbytes CPU equivalent is measured here)\n");
+    return 0;
+  }
 
   std::string script = std::string(FTHOST_SOURCE_DIR) + "/tools/bench_pytorch_train.py";
   std::string command = python + " " + script + " --steps " + std::to_string(steps) + " --batch " +
