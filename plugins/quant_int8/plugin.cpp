@@ -17,9 +17,11 @@ class Int8Plugin final : public sdk::Plugin {
   const sdk::OptionSchema& options() const override { return schema_; }
 
   std::string status() const override {
-    return "Validation only: options use bitsandbytes' names, the plan says which linear sites would be "
-           "stored as int8 and what they would weigh, but int8 storage and matmul do not exist yet on any "
-           "backend (a pipeline using quant_int8 stops with a not-implemented error).";
+    return "CPU backend: frozen linear weights stored as bitsandbytes' LLM.int8() stores them (int8 codes, an "
+           "fp32 scale per output row: weight / SCB / weight_format), inputs quantized per token row with "
+           "outlier columns (|x| >= llm_int8_threshold) multiplied unquantized, an exact int8 x int8 -> int32 "
+           "GEMM (AMX or VNNI through oneDNN, else a plain loop); logits equal bitsandbytes' CPU path. Train "
+           "LoRA on top. Not implemented: the CUDA backend, llm_int8_has_fp16_weight: true.";
   }
 
   sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options,
@@ -39,4 +41,4 @@ class Int8Plugin final : public sdk::Plugin {
 }  // namespace fthost::plugins
 
 FTHOST_PLUGIN(fthost::plugins::Int8Plugin, "quant_int8", "0.1.0", quantization,
-              "LLM.int8() 8-bit frozen base weights (bitsandbytes-compatible options, validation only)")
+              "LLM.int8() 8-bit frozen base weights, bitsandbytes' format and numbers (CPU)")

@@ -17,9 +17,10 @@ class Nf4Plugin final : public sdk::Plugin {
   const sdk::OptionSchema& options() const override { return schema_; }
 
   std::string status() const override {
-    return "Validation only: options use bitsandbytes' names (bnb_4bit_* aliases accepted), the plan says "
-           "which linear sites would be stored in 4 bits and what they would weigh, but 4-bit storage and "
-           "matmul do not exist yet on any backend (a pipeline using quant_nf4 stops with a not-implemented error).";
+    return "CPU backend: frozen linear weights stored in 4 bits exactly as bitsandbytes stores them (NF4 or "
+           "FP4 codes, absmax per block, optional double quantization; its serialized keys and quant state), "
+           "dequantized one layer at a time for each matmul; QLoRA when combined with lora. Options use "
+           "bitsandbytes' names (bnb_4bit_* aliases accepted). Not implemented: the CUDA backend.";
   }
 
   sdk::Result<std::unique_ptr<sdk::Strategy>> create(const sdk::Options& options,
@@ -39,4 +40,4 @@ class Nf4Plugin final : public sdk::Plugin {
 }  // namespace fthost::plugins
 
 FTHOST_PLUGIN(fthost::plugins::Nf4Plugin, "quant_nf4", "0.1.0", quantization,
-              "QLoRA 4-bit NF4/FP4 frozen base weights with double quantization (validation only)")
+              "QLoRA 4-bit NF4/FP4 frozen base weights with double quantization, bitsandbytes' format (CPU)")
