@@ -44,7 +44,9 @@ void quantize_rows(const float* values, std::int64_t rows, std::int64_t cols, fl
       if (magnitude < outlier_limit) largest = std::max(largest, magnitude);
     }
     scales_out[r] = largest;
-    const float factor = largest > 0.0f ? 127.0f / largest : 0.0f;
+    // torch evaluates bitsandbytes' 127.0 / row_stats as reciprocal then multiply (two roundings);
+    // the same here, so exact ties (x * 127 / scale = k + 0.5) round the way bitsandbytes' do.
+    const float factor = largest > 0.0f ? (1.0f / largest) * 127.0f : 0.0f;
     std::int8_t* out = codes_out + r * cols;
     for (std::int64_t c = 0; c < cols; ++c) {
       const bool zeroed = !zero_columns.empty() && zero_columns[static_cast<std::size_t>(c)] != 0;
