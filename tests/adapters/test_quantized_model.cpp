@@ -318,3 +318,33 @@ TEST_CASE("QLoRA: a quantized base computes the dequantized dense model, and LoR
     // are unchanged by a step's forward and backward
   }
 }
+
+TEST_CASE("GPT-2 quantized as it loads: Conv1D weights transposed first, biases added after the plugin's matmul") {
+  // The dense model with the dequantized weights is the oracle; the biases and the [in, out]
+  // Conv1D layout are what GPT-2 adds over Llama.
+  fthost::plugins::Nf4QuantizationStrategy nf4(options_of(fthost::plugins::quant_nf4_option_schema(), {}));
+  fthost::plugins::Int8QuantizationStrategy int8(
+      options_of(fthost::plugins::quant_int8_option_schema(), {{"llm_int8_threshold", 0.0}}));
+  for (const fthost::sdk::QuantizationStrategy* strategy :
+       std::initializer_list<const fthost::sdk::QuantizationStrategy*>{&nf4, &int8}) {
+    auto backend = fthost::backend::make_cpu_backend();
+    const fs::path folder = fthost::testing::reference_folder("gpt2");
+    auto quantized = fthost::model::load_transformer(folder, *backend, nullptr, {strategy, "q"});
+    REQUIRE_MESSAGE(quantized.ok(), (quantized.ok() ? "" : quantized.error().message));
+    REQUIRE((*quantized)->quantized()->sites().size() == 8);
+    auto dense = dequantized_copy(**quantized, *backend);
+    fthost::testing::ReferenceCase reference("gpt2");
+    fthost::model::Batch batch = fthost::model::upload_batch(*backend, reference.input_batch());
+    std::vector<float> logits = download(*backend, (*quantized)->logits(batch));
+    std::vector<float> dense_logits = download(*backend, dense->logits(batch));
+    if (strategy == &nf4) {
+      CHECK(relative_error(logits, dense_logits) < 1e-5);
+    } else {
+      // int8 also quantizes the activations: close to the dequantized dense model, not equal
+      CHECK(relative_error(logits, dense_logits) < 2e-2);
+    }
+    // and far from the model the reference folder holds when quantization changes it
+    CHECK(relative_error(logits, reference.floats("logits")) > 1e-4);
+    CHECK(relative_error(logits, reference.floats("logits")) < 0.2);
+  }
+}
