@@ -3,8 +3,9 @@
 # double quantization, int8) that are smaller and evaluate close to the dense model; configs/qlora.yaml
 # trains LoRA on a 4-bit base, as well as the same LoRA on the dense base; an adapter trained on the
 # quantized base merges into a dense folder; a pipeline that quantizes without an adapter, a
-# quantized folder without its quantization: section, bad --method / --blocksize / skip modules and
-# a folder missing a quant-state key are refused with one line and exit code 2.
+# quantized folder without its quantization: section, bad --method / --blocksize / target or skip
+# modules and a folder missing a quant-state key are refused with one line and exit code 2; a
+# resumed QLoRA run repeats the uninterrupted one.
 # usage: test_quantize.sh FTHOST SOURCE_DIR
 set -u
 FTHOST=$1
@@ -84,6 +85,25 @@ expect_contains "$out" "merged model is dense f32" "merge says the result is den
 run_fthost eval --model "$scratch/merged" --data $eval_data --seq-len 128 --json
 expect_rc 0 "eval of the merged folder"
 check "merged == quantized base + adapter" within "$(json_loss "$out")" "$qlora_loss" 1e-4
+
+# a QLoRA run resumed from its checkpoint repeats the uninterrupted run's losses bit for bit
+resume_args=(training.max_steps=8 output.save_every=4 training.eval_every=0 model.path="$scratch/nf4")
+run_fthost run configs/qlora.yaml "${resume_args[@]}" output.dir="$scratch/whole"
+expect_rc 0 "uninterrupted QLoRA run"
+cp -r "$scratch/whole" "$scratch/resumed"
+rm -rf "$scratch/resumed/checkpoints/step-00000008" "$scratch/resumed/final"
+python3 - "$scratch/resumed/metrics.jsonl" <<'PY'
+import json, sys
+lines = [line for line in open(sys.argv[1]) if json.loads(line).get("step", 0) <= 4]
+open(sys.argv[1], "w").writelines(lines)
+PY
+run_fthost run configs/qlora.yaml "${resume_args[@]}" output.dir="$scratch/resumed" --resume latest
+expect_rc 0 "resumed QLoRA run"
+check "resumed QLoRA losses equal the uninterrupted run's" python3 -c "
+import json, sys
+def losses(path): return {r['step']: r.get('loss') for r in map(json.loads, open(path)) if 'loss' in r}
+a, b = losses(sys.argv[1]), losses(sys.argv[2])
+sys.exit(0 if a == b and max(a) == 8 else 1)" "$scratch/whole/metrics.jsonl" "$scratch/resumed/metrics.jsonl"
 
 # bad input: one line naming what is wrong, exit code 2
 run_fthost quantize --model $model --method nf3 --out "$scratch/bad"
