@@ -239,19 +239,23 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
                                     adapter->choice->plugin->name + ", " +
                                     std::to_string(model.adapters()->layout().parameter_count()) +
                                     " trainable; base frozen";
-    observer.info("model: " + model.config().model_type + ", " + std::to_string(model.config().num_layers) +
-                  " layers, " + std::to_string(model.layout().parameter_count()) + " parameters (f32, " + trained + ")");
+    std::int64_t quantized_weights = 0;
     if (const model::QuantizedSites* quantized = model.quantized()) {
-      std::int64_t weights = 0;
       for (const model::QuantizedSites::Site& site : quantized->sites()) {
-        weights += site.site.in_features * site.site.out_features;
+        quantized_weights += site.site.in_features * site.site.out_features;
       }
-      observer.info("model: " + std::to_string(quantized->sites().size()) + " linear sites (" + std::to_string(weights) +
-                    " weights) stored by " + quantized->plugin() + " in " +
-                    std::to_string(quantized->stored_bytes()) + " bytes (" +
-                    std::to_string(static_cast<double>(quantized->stored_bytes()) * 8.0 / static_cast<double>(weights))
-                        .substr(0, 5) +
-                    " bits per weight), frozen");
+    }
+    const std::int64_t dense = model.layout().parameter_count();
+    observer.info("model: " + model.config().model_type + ", " + std::to_string(model.config().num_layers) +
+                  " layers, " + std::to_string(dense + quantized_weights) + " parameters (" +
+                  (quantized_weights > 0 ? std::to_string(dense) + " in f32, " : std::string("f32, ")) + trained + ")");
+    if (const model::QuantizedSites* quantized = model.quantized()) {
+      char bits[32];
+      std::snprintf(bits, sizeof bits, "%.3f", static_cast<double>(quantized->stored_bytes()) * 8.0 /
+                                                   static_cast<double>(std::max<std::int64_t>(1, quantized_weights)));
+      observer.info("model: " + std::to_string(quantized_weights) + " weights of " +
+                    std::to_string(quantized->sites().size()) + " linear sites stored by " + quantized->plugin() + " in " +
+                    std::to_string(quantized->stored_bytes()) + " bytes (" + bits + " bits per weight), frozen");
     }
   }
 

@@ -44,9 +44,14 @@ inline std::string format_whole_or_decimal(double value) {
 }
 
 // Bytes as "3.34 GiB".
+// GiB with two decimals; below 1 GiB in MiB, so small models do not read "0.00 GiB".
 inline std::string format_gibibytes(double bytes) {
   char buffer[48];
-  std::snprintf(buffer, sizeof buffer, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  if (bytes < 1024.0 * 1024.0 * 1024.0) {
+    std::snprintf(buffer, sizeof buffer, "%.2f MiB", bytes / (1024.0 * 1024.0));
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  }
   return buffer;
 }
 

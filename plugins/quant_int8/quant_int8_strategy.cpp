@@ -114,7 +114,7 @@ sdk::Errors Int8QuantizationStrategy::check(const sdk::PipelineFacts& facts) con
 
 std::vector<std::string> Int8QuantizationStrategy::describe_plan(const sdk::PipelineFacts& facts) const {
   std::string outliers = outlier_threshold_ > 0.0
-                             ? "input columns with |x| >= " + format_decimal(outlier_threshold_) + " in 16 bits"
+                             ? "input columns with |x| >= " + format_decimal(outlier_threshold_) + " multiplied unquantized"
                              : "no outlier split (llm_int8_threshold 0)";
   std::string storage = keeps_fp16_weight_ ? "fp16 weights kept and re-quantized every forward"
                                            : "int8 weights with an fp32 scale per output row";

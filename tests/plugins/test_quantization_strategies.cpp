@@ -97,7 +97,7 @@ TEST_CASE("quant_int8: transformers' defaults and site selection") {
 
 TEST_CASE("quant_int8: the plan names the outlier threshold and counts the quantized weights") {
   std::vector<std::string> plan = int8_with().describe_plan(facts_with_sites(llama_sites()));
-  CHECK(contains(plan.at(0), "input columns with |x| >= 6.0 in 16 bits"));
+  CHECK(contains(plan.at(0), "input columns with |x| >= 6.0 multiplied unquantized"));
   CHECK(contains(plan.back(), "quantizes 224 of 225 linear sites, 6,476,005,376 weights"));
   CHECK(contains(int8_with({{"llm_int8_threshold", 0.0}}).describe_plan({}).at(0), "no outlier split"));
 }
