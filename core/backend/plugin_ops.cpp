@@ -18,6 +18,13 @@ sdk::TensorRef tensor_ref(const Tensor& tensor) {
   return ref;
 }
 
+std::vector<sdk::TensorRef> tensor_refs(const std::vector<Tensor>& tensors) {
+  std::vector<sdk::TensorRef> refs;
+  refs.reserve(tensors.size());
+  for (const Tensor& tensor : tensors) refs.push_back(tensor_ref(tensor));
+  return refs;
+}
+
 Tensor PluginOps::borrow(const sdk::TensorRef& ref, const char* op, const char* argument) const {
   if (!ref.defined()) throw std::logic_error(std::string(op) + ": " + argument + " is undefined");
   if (ref.rows < 0 || ref.cols < 0) throw std::logic_error(std::string(op) + ": " + argument + " has a negative extent");

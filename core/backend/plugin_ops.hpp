@@ -12,6 +12,8 @@ namespace fthost::backend {
 
 // A plugin's view of a tensor: 2-D [elements / last dim, last dim]; a vector is [1, n].
 sdk::TensorRef tensor_ref(const Tensor& tensor);
+// The views of `tensors`, in order (what a plugin hook receives for a site's tensors).
+std::vector<sdk::TensorRef> tensor_refs(const std::vector<Tensor>& tensors);
 
 class PluginOps final : public sdk::Ops {
  public:

@@ -12,13 +12,6 @@ using backend::tensor_ref;
 
 namespace {
 
-std::vector<sdk::TensorRef> refs_of(const std::vector<Tensor>& tensors) {
-  std::vector<sdk::TensorRef> refs;
-  refs.reserve(tensors.size());
-  for (const Tensor& tensor : tensors) refs.push_back(tensor_ref(tensor));
-  return refs;
-}
-
 // Views of a site's parameters inside `set` (the parameters themselves or their gradients). The
 // set owns the bytes, so the views outlive the temporary Tensors they are taken from.
 std::vector<sdk::TensorRef> refs_in(const std::vector<const ParameterSpec*>& specs, const ParameterSet& set) {
@@ -171,7 +164,7 @@ void SiteAdapters::forward(std::string_view site_name, const Tensor& input, cons
   const std::int64_t rows = tensor_ref(input).rows;
   ensure_activation_rows(*site, rows);
   const std::vector<sdk::TensorRef> parameter_refs = refs_in(site->parameters, *parameters_);
-  const std::vector<sdk::TensorRef> activation_refs = refs_of(site->activations);
+  const std::vector<sdk::TensorRef> activation_refs = backend::tensor_refs(site->activations);
   sdk::SiteAdapterTensors tensors{parameter_refs, {}, activation_refs};
   call_plugin(*site, "forward", [&] {
     strategy_.forward(site->site, tensors, tensor_ref(input), tensor_ref(output), pass_for(*site), ops_);
@@ -184,7 +177,7 @@ void SiteAdapters::backward(std::string_view site_name, const Tensor& input, con
   if (site == nullptr) return;
   const std::vector<sdk::TensorRef> parameter_refs = refs_in(site->parameters, *parameters_);
   const std::vector<sdk::TensorRef> gradient_refs = refs_in(site->parameters, gradients);
-  const std::vector<sdk::TensorRef> activation_refs = refs_of(site->activations);
+  const std::vector<sdk::TensorRef> activation_refs = backend::tensor_refs(site->activations);
   sdk::SiteAdapterTensors tensors{parameter_refs, gradient_refs, activation_refs};
   call_plugin(*site, "backward", [&] {
     strategy_.backward(site->site, tensors, tensor_ref(input), tensor_ref(d_output), tensor_ref(d_input),

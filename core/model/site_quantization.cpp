@@ -8,17 +8,6 @@ namespace fthost::model {
 using backend::Tensor;
 using backend::tensor_ref;
 
-namespace {
-
-std::vector<sdk::TensorRef> refs_of(const std::vector<Tensor>& tensors) {
-  std::vector<sdk::TensorRef> refs;
-  refs.reserve(tensors.size());
-  for (const Tensor& tensor : tensors) refs.push_back(tensor_ref(tensor));
-  return refs;
-}
-
-}  // namespace
-
 QuantizedSites::QuantizedSites(const sdk::QuantizationStrategy& strategy, std::string plugin,
                                const std::vector<sdk::LinearSite>& sites, backend::Backend& backend)
     : strategy_(strategy), plugin_(std::move(plugin)), backend_(backend), ops_(backend) {
@@ -88,33 +77,33 @@ void QuantizedSites::call_plugin(const Site* site, const char* hook, Hook&& hook
 
 void QuantizedSites::quantize(std::string_view site_name, const Tensor& weight) {
   const Site& target = site(site_name);
-  const std::vector<sdk::TensorRef> stored = refs_of(target.stored);
+  const std::vector<sdk::TensorRef> stored = backend::tensor_refs(target.stored);
   call_plugin(&target, "quantize", [&] { strategy_.quantize(target.site, tensor_ref(weight), stored, ops_); });
 }
 
 void QuantizedSites::dequantize(std::string_view site_name, const Tensor& weight) const {
   const Site& target = site(site_name);
-  const std::vector<sdk::TensorRef> stored = refs_of(target.stored);
+  const std::vector<sdk::TensorRef> stored = backend::tensor_refs(target.stored);
   call_plugin(&target, "dequantize", [&] { strategy_.dequantize(target.site, stored, tensor_ref(weight), ops_); });
 }
 
 void QuantizedSites::forward(std::string_view site_name, const Tensor& input, const Tensor& output) const {
   const Site& target = site(site_name);
-  const std::vector<sdk::TensorRef> stored = refs_of(target.stored);
+  const std::vector<sdk::TensorRef> stored = backend::tensor_refs(target.stored);
   call_plugin(&target, "forward",
               [&] { strategy_.forward(target.site, stored, tensor_ref(input), tensor_ref(output), ops_); });
 }
 
 void QuantizedSites::backward(std::string_view site_name, const Tensor& d_output, const Tensor& d_input) const {
   const Site& target = site(site_name);
-  const std::vector<sdk::TensorRef> stored = refs_of(target.stored);
+  const std::vector<sdk::TensorRef> stored = backend::tensor_refs(target.stored);
   call_plugin(&target, "backward",
               [&] { strategy_.backward(target.site, stored, tensor_ref(d_output), tensor_ref(d_input), ops_); });
 }
 
 std::vector<sdk::SavedTensor> QuantizedSites::save(std::string_view site_name) const {
   const Site& target = site(site_name);
-  const std::vector<sdk::TensorRef> stored = refs_of(target.stored);
+  const std::vector<sdk::TensorRef> stored = backend::tensor_refs(target.stored);
   std::vector<sdk::SavedTensor> saved;
   call_plugin(&target, "save", [&] { saved = strategy_.save(target.site, stored); });
   return saved;
@@ -129,7 +118,7 @@ bool QuantizedSites::saved_quantized(std::string_view site_name, const sdk::Save
 
 sdk::Errors QuantizedSites::load(std::string_view site_name, const sdk::SavedTensorReader& saved) {
   const Site& target = site(site_name);
-  const std::vector<sdk::TensorRef> stored = refs_of(target.stored);
+  const std::vector<sdk::TensorRef> stored = backend::tensor_refs(target.stored);
   sdk::Errors errors;
   call_plugin(&target, "load", [&] { errors = strategy_.load(target.site, saved, stored); });
   return errors;

@@ -84,25 +84,11 @@ sdk::Result<LoadedAdapterStrategy> load_adapter_strategy(const std::filesystem::
   SectionCheck checked = check_section(section, schema, "adapter", where);
   if (!checked.errors.empty()) return checked.errors.front();
 
+  sdk::Result<LoadedStrategy> created =
+      create_checked_strategy(*plugin, checked.options, facts, sdk::StrategyKind::adapter, where);
+  if (!created) return created.error();
   LoadedAdapterStrategy loaded;
-  loaded.plugin = *plugin;
-  loaded.context = std::make_unique<HostContext>(plugin->name, facts.backend, 0, 1, 0);
-  sdk::Result<std::unique_ptr<sdk::Strategy>> created =
-      sdk::create_strategy_safely(*plugin->plugin, checked.options, *loaded.context);
-  if (!created) return Error{created.error().category, where + ": plugin '" + plugin_name + "': " + created.error().message};
-  if (!*created || (*created)->kind() != sdk::StrategyKind::adapter) {
-    return Error::internal(where + ": plugin '" + plugin_name + "' created no adapter strategy");
-  }
-  loaded.strategy = std::move(*created);
-  sdk::Errors problems;
-  try {
-    problems = loaded.strategy->check(facts);
-  } catch (const std::exception& failure) {
-    problems.push_back(Error::internal(std::string("plugin threw from check(): ") + failure.what()));
-  }
-  if (!problems.empty()) {
-    return Error{problems.front().category, where + ": plugin '" + plugin_name + "': " + problems.front().message};
-  }
+  static_cast<LoadedStrategy&>(loaded) = std::move(*created);
   return loaded;
 }
 

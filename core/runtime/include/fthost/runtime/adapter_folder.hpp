@@ -7,17 +7,14 @@
 #include <filesystem>
 #include <memory>
 
-#include "fthost/runtime/compose.hpp"
+#include "fthost/runtime/loaded_strategy.hpp"
 #include "fthost/runtime/plugin_registry.hpp"
 #include "fthost/sdk/error.hpp"
 #include "fthost/sdk/strategy.hpp"
 
 namespace fthost::runtime {
 
-struct LoadedAdapterStrategy {
-  LoadedPlugin plugin;  // a copy: the registry it came from may be gone (its library never is)
-  std::unique_ptr<HostContext> context;
-  std::unique_ptr<sdk::Strategy> strategy;  // an sdk::AdapterStrategy
+struct LoadedAdapterStrategy : LoadedStrategy {  // strategy: an sdk::AdapterStrategy
 
   const sdk::AdapterStrategy& adapter() const { return static_cast<const sdk::AdapterStrategy&>(*strategy); }
 };

@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "fthost/runtime/compose.hpp"
+#include "fthost/runtime/loaded_strategy.hpp"
 #include "fthost/runtime/plugin_registry.hpp"
 #include "fthost/sdk/error.hpp"
 #include "fthost/sdk/strategy.hpp"
@@ -27,10 +27,7 @@ struct FolderQuantization {
 // config.json: a quantization_config fthost cannot read.
 sdk::Result<std::optional<FolderQuantization>> folder_quantization(const std::filesystem::path& folder);
 
-struct LoadedQuantizationStrategy {
-  LoadedPlugin plugin;
-  std::unique_ptr<HostContext> context;
-  std::unique_ptr<sdk::Strategy> strategy;  // an sdk::QuantizationStrategy
+struct LoadedQuantizationStrategy : LoadedStrategy {  // strategy: an sdk::QuantizationStrategy
 
   const sdk::QuantizationStrategy& quantization() const {
     return static_cast<const sdk::QuantizationStrategy&>(*strategy);
