@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
     model.adapters()->initialize(1, model.parameters());
   }
 
-  fthost::data::TokenDataset dataset;
+  std::vector<std::vector<std::int32_t>> documents;
   std::uint64_t state = 12345;
   for (std::int64_t row = 0; row < batch * 4; ++row) {
     std::vector<std::int32_t> document;
@@ -174,8 +174,9 @@ int main(int argc, char** argv) {
       state = state * 6364136223846793005ULL + 1442695040888963407ULL;
       document.push_back(static_cast<std::int32_t>((state >> 33) % 8192));
     }
-    dataset.documents.push_back(std::move(document));
+    documents.push_back(std::move(document));
   }
+  const auto dataset = fthost::data::TokenDataset::from_documents(documents);
   fthost::data::BatchStream stream(fthost::data::pack_rows(dataset, seq, false), seq, batch, 1, false);
   fthost::train::TrainingSettings settings;
   settings.schedule.peak = 1e-4;

@@ -127,38 +127,38 @@ bool usable(const MaskedTokens& tokens) {
                                        tokens.trainable.end();
 }
 
-void add_example(TokenDataset& dataset, MaskedTokens tokens, bool keep_mask) {
-  if (!usable(tokens)) return;
-  dataset.token_count += static_cast<std::int64_t>(tokens.ids.size());
-  dataset.documents.push_back(std::move(tokens.ids));
-  if (keep_mask) dataset.trainable.push_back(std::move(tokens.trainable));
+sdk::Result<bool> add_example(TokenStoreWriter& store, const MaskedTokens& tokens, bool keep_mask) {
+  if (!usable(tokens)) return true;
+  return store.add(tokens.ids, keep_mask ? std::span(tokens.trainable) : std::span<const std::uint8_t>());
 }
 
-sdk::Result<TokenDataset> load_plain_text(const std::filesystem::path& file, const Tokenizer& tokenizer) {
+// Reads one document (up to a blank line) at a time: only it and its tokens are in memory.
+sdk::Result<bool> load_plain_text(const std::filesystem::path& file, const Tokenizer& tokenizer,
+                                  TokenStoreWriter& store) {
   std::ifstream stream(file);
   if (!stream) return Error::invalid_input(file.string() + ": cannot read");
   SpecialFrame frame = special_frame(tokenizer);
-  TokenDataset dataset;
   std::string document;
   bool has_lines = false;
-  auto finish_document = [&] {
-    if (has_lines) add_example(dataset, framed_text(document, frame, tokenizer), /*keep_mask=*/false);
+  auto finish_document = [&]() -> sdk::Result<bool> {
+    sdk::Result<bool> added = true;
+    if (has_lines) added = add_example(store, framed_text(document, frame, tokenizer), /*keep_mask=*/false);
     document.clear();
     has_lines = false;
+    return added;
   };
   std::string line;
   while (std::getline(stream, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) {
-      finish_document();
+      if (auto added = finish_document(); !added) return added.error();
       continue;
     }
     if (has_lines) document += '\n';
     document += line;
     has_lines = true;
   }
-  finish_document();
-  return dataset;
+  return finish_document();
 }
 
 // First non-blank line's keys decide; an unreadable first record is left to the loader to report.
@@ -198,7 +198,8 @@ std::string alpaca_prompt(std::string_view instruction, std::string_view input) 
 }
 
 sdk::Result<TokenDataset> load_text_dataset(const std::filesystem::path& file, std::string_view format,
-                                            const Tokenizer& tokenizer, const TextDatasetOptions& options) {
+                                            const Tokenizer& tokenizer, const TextDatasetOptions& options,
+                                            TokenStoreWriter store) {
   std::string chosen(format);
   if (chosen == "auto") {
     std::string extension = file.extension().string();
@@ -216,11 +217,11 @@ sdk::Result<TokenDataset> load_text_dataset(const std::filesystem::path& file, s
                                   "\" (.txt, .jsonl or .json; or name the format)");
     }
   }
-  if (chosen == "tokens") return load_token_jsonl(file, tokenizer.vocab_size());
+  if (chosen == "tokens") return load_token_jsonl(file, tokenizer.vocab_size(), std::move(store));
 
-  sdk::Result<TokenDataset> loaded = Error::internal("unset");
+  std::int64_t skipped_lines = 0;
   if (chosen == "text") {
-    loaded = load_plain_text(file, tokenizer);
+    if (auto loaded = load_plain_text(file, tokenizer, store); !loaded) return loaded.error();
   } else if (chosen == "jsonl" || chosen == "instruction" || chosen == "chat") {
     std::optional<ChatTemplate> chat_template;
     if (chosen == "chat") {
@@ -231,7 +232,6 @@ sdk::Result<TokenDataset> load_text_dataset(const std::filesystem::path& file, s
     std::ifstream stream(file);
     if (!stream) return Error::invalid_input(file.string() + ": cannot read");
     SpecialFrame frame = special_frame(tokenizer);
-    TokenDataset dataset;
     std::string line;
     std::int64_t line_number = 0;
     while (std::getline(stream, line)) {
@@ -244,24 +244,25 @@ sdk::Result<TokenDataset> load_text_dataset(const std::filesystem::path& file, s
                                : Example(record.error());
       if (!example) {
         if (options.skip_bad_lines) {
-          ++dataset.skipped_lines;
+          ++skipped_lines;
           continue;
         }
         return Error::invalid_input(file.string() + ":" + std::to_string(line_number) + ": " + example.error().message);
       }
-      add_example(dataset, std::move(*example), /*keep_mask=*/chosen != "jsonl");
+      if (auto added = add_example(store, *example, /*keep_mask=*/chosen != "jsonl"); !added) return added.error();
     }
-    loaded = std::move(dataset);
   } else {
     return Error::invalid_input("data format \"" + chosen + "\": expected text, jsonl, instruction, chat or auto");
   }
-  if (loaded && loaded->documents.empty()) {
+  if (store.document_count() == 0) {
     std::string skipped =
-        loaded->skipped_lines > 0 ? " (" + std::to_string(loaded->skipped_lines) + " malformed lines skipped)" : "";
+        skipped_lines > 0 ? " (" + std::to_string(skipped_lines) + " malformed lines skipped)" : "";
     return Error::invalid_input(file.string() + ": no usable " + chosen +
                                 " examples (each needs at least 2 tokens and one to train on)" + skipped);
   }
-  return loaded;
+  auto finished = store.finish(skipped_lines);
+  if (!finished) return finished.error();
+  return TokenDataset(std::move(*finished));
 }
 
 }  // namespace fthost::data

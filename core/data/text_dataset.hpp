@@ -29,7 +29,7 @@
 //
 // Errors name the place: "file:line: ..." for a line that is not a JSON object, lacks a key, holds
 // a non-string or an unknown role. With skip_bad_lines such lines are skipped and counted
-// (TokenDataset::skipped_lines) instead. Examples shorter than 2 tokens or with nothing to train
+// (TokenDataset::skipped_lines()) instead. Examples shorter than 2 tokens or with nothing to train
 // on are left out; a file with no usable example is an error naming it.
 
 #include <filesystem>
@@ -48,9 +48,12 @@ struct TextDatasetOptions {
   std::string chat_template_begin;       // a custom template's text before the first message
 };
 
-// format: text, jsonl, instruction, chat or auto.
+// format: text, jsonl, instruction, chat or auto. The file is read one line (plain text: one
+// document) at a time and each example's tokens go to `store` (in memory unless told otherwise)
+// before the next is read.
 sdk::Result<TokenDataset> load_text_dataset(const std::filesystem::path& file, std::string_view format,
-                                            const Tokenizer& tokenizer, const TextDatasetOptions& options = {});
+                                            const Tokenizer& tokenizer, const TextDatasetOptions& options = {},
+                                            TokenStoreWriter store = {});
 
 // The Stanford Alpaca prompt for an instruction and an optional input (empty: none).
 std::string alpaca_prompt(std::string_view instruction, std::string_view input);

@@ -6,7 +6,8 @@
 // ignored (and rewritten), never trusted.
 //
 // Where: $FTHOST_CACHE_DIR/tokenized, else $XDG_CACHE_HOME/fthost/tokenized, else
-// ~/.cache/fthost/tokenized. Files: <key>.tokens, written atomically.
+// ~/.cache/fthost/tokenized. Files: <key>.tokens, token stores (token_store.hpp) written while the
+// text is tokenized (TokenStoreWriter::to_file: atomically) and mapped when read.
 
 #include <filesystem>
 #include <optional>
@@ -23,8 +24,8 @@ std::filesystem::path default_token_cache_folder();
 // Hex key over the contents of `files` (a missing file counts as empty) and `settings`.
 sdk::Result<std::string> token_cache_key(const std::vector<std::filesystem::path>& files, const std::string& settings);
 
-// The dataset stored in `file`, or nothing when it is absent, truncated or not a cache file.
+// The dataset stored in `file`, mapped, or nothing when it is absent, truncated or not a cache file
+// of this version.
 std::optional<TokenDataset> read_token_cache(const std::filesystem::path& file);
-sdk::Result<bool> write_token_cache(const std::filesystem::path& file, const TokenDataset& dataset);
 
 }  // namespace fthost::data

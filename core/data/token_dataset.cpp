@@ -3,6 +3,7 @@
 #include "backend/counter_random.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -21,10 +22,39 @@ std::uint64_t splitmix64(std::uint64_t& state) {
 
 }  // namespace
 
-sdk::Result<TokenDataset> load_token_jsonl(const std::filesystem::path& file, std::int64_t vocab_size) {
+TokenDataset::TokenDataset(std::shared_ptr<const TokenStore> store) : store_(std::move(store)) {
+  if (store_ != nullptr) token_count_ = static_cast<std::int64_t>(store_->token_count());
+}
+
+TokenDataset TokenDataset::from_documents(const std::vector<std::vector<std::int32_t>>& documents,
+                                          const std::vector<std::vector<std::uint8_t>>& trainable) {
+  TokenStoreWriter writer;
+  for (std::size_t d = 0; d < documents.size(); ++d) {
+    writer.add(documents[d], trainable.empty() ? std::span<const std::uint8_t>() : std::span(trainable[d]));
+  }
+  return TokenDataset(*writer.finish(0));  // in memory: cannot fail
+}
+
+std::size_t TokenDataset::document_count() const {
+  if (selected_) return selection_.size();
+  return store_ != nullptr ? store_->document_count() : 0;
+}
+
+std::span<const std::int32_t> TokenDataset::document(std::size_t index) const {
+  const std::size_t stored = store_document(index);
+  return store_->tokens(store_->document_begin(stored), store_->document_size(stored));
+}
+
+std::span<const std::uint8_t> TokenDataset::trainable(std::size_t index) const {
+  const std::size_t stored = store_document(index);
+  return store_->trainable(store_->document_begin(stored), store_->document_size(stored));
+}
+
+sdk::Result<TokenDataset> load_token_jsonl(const std::filesystem::path& file, std::int64_t vocab_size,
+                                           TokenStoreWriter store) {
   std::ifstream stream(file);
   if (!stream) return Error::invalid_input(file.string() + ": cannot read");
-  TokenDataset dataset;
+  std::vector<std::int32_t> document;
   std::string line;
   std::int64_t line_number = 0;
   while (std::getline(stream, line)) {
@@ -40,7 +70,7 @@ sdk::Result<TokenDataset> load_token_jsonl(const std::filesystem::path& file, st
     if (!record.is_object() || !record.contains("input_ids") || !record["input_ids"].is_array()) {
       return Error::invalid_input(where + "expected an object with an \"input_ids\" list of token ids");
     }
-    std::vector<std::int32_t> document;
+    document.clear();
     for (const auto& id : record["input_ids"]) {
       if (!id.is_number_integer()) return Error::invalid_input(where + "input_ids holds a value that is not an integer");
       auto value = id.get<std::int64_t>();
@@ -51,17 +81,18 @@ sdk::Result<TokenDataset> load_token_jsonl(const std::filesystem::path& file, st
       document.push_back(static_cast<std::int32_t>(value));
     }
     if (document.size() < 2) continue;  // a single token predicts nothing
-    dataset.token_count += static_cast<std::int64_t>(document.size());
-    dataset.documents.push_back(std::move(document));
+    if (auto added = store.add(document); !added) return added.error();
   }
-  if (dataset.documents.empty()) {
+  if (store.document_count() == 0) {
     return Error::invalid_input(file.string() + ": no usable documents (each line needs at least 2 token ids)");
   }
-  return dataset;
+  auto finished = store.finish(0);
+  if (!finished) return finished.error();
+  return TokenDataset(std::move(*finished));
 }
 
 sdk::Result<TokenDataset> hold_out_documents(TokenDataset& dataset, double fraction, std::uint64_t seed) {
-  const std::size_t total = dataset.documents.size();
+  const std::size_t total = dataset.document_count();
   const auto wanted = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(total)));
   const std::size_t count = std::max<std::size_t>(1, wanted);
   if (count >= total) {
@@ -77,62 +108,81 @@ sdk::Result<TokenDataset> hold_out_documents(TokenDataset& dataset, double fract
   }
   std::vector<bool> held(total, false);
   for (std::size_t i = 0; i < count; ++i) held[order[i]] = true;
+  order.clear();
+  order.shrink_to_fit();
 
-  TokenDataset eval;
-  TokenDataset train;
-  train.skipped_lines = dataset.skipped_lines;
-  const bool masked = !dataset.trainable.empty();
+  // Both parts keep the store and select its documents, in their order.
+  TokenDataset eval(dataset.store_);
+  TokenDataset train(dataset.store_);
+  for (TokenDataset* part : {&eval, &train}) {
+    part->selected_ = true;
+    part->token_count_ = 0;
+  }
   for (std::size_t i = 0; i < total; ++i) {
     TokenDataset& target = held[i] ? eval : train;
-    target.token_count += static_cast<std::int64_t>(dataset.documents[i].size());
-    target.documents.push_back(std::move(dataset.documents[i]));
-    if (masked) target.trainable.push_back(std::move(dataset.trainable[i]));
+    target.selection_.push_back(dataset.store_document(i));
+    target.token_count_ += static_cast<std::int64_t>(dataset.document(i).size());
   }
   dataset = std::move(train);
   return eval;
 }
 
-std::vector<model::PackedRow> pack_rows(const TokenDataset& dataset, std::int64_t seq_len, bool packing) {
-  const auto capacity = static_cast<std::size_t>(seq_len);
-  const bool masked = !dataset.trainable.empty();
-  struct Piece {
-    std::vector<std::int32_t> tokens;
-    std::vector<std::uint8_t> trainable;  // empty when the dataset has no masks
-  };
-  std::vector<Piece> pieces;
-  for (std::size_t d = 0; d < dataset.documents.size(); ++d) {
-    const auto& document = dataset.documents[d];
-    for (std::size_t first = 0; first < document.size(); first += capacity) {
-      std::size_t count = std::min(capacity, document.size() - first);
-      if (count < 2) continue;
-      auto begin = static_cast<std::ptrdiff_t>(first);
-      auto end = static_cast<std::ptrdiff_t>(first + count);
-      Piece piece{{document.begin() + begin, document.begin() + end}, {}};
-      if (masked) piece.trainable.assign(dataset.trainable[d].begin() + begin, dataset.trainable[d].begin() + end);
-      pieces.push_back(std::move(piece));
+PackedRows::PackedRows(std::shared_ptr<const TokenStore> store, std::vector<TokenRange> pieces,
+                       std::vector<std::size_t> row_begin)
+    : store_(std::move(store)), pieces_(std::move(pieces)), row_begin_(std::move(row_begin)) {}
+
+std::span<const TokenRange> PackedRows::row(std::size_t index) const {
+  return std::span(pieces_).subspan(row_begin_[index], row_begin_[index + 1] - row_begin_[index]);
+}
+
+void PackedRows::add_to(model::HostBatch& batch, std::size_t index) const {
+  std::vector<model::DocumentTokens> documents;
+  for (const TokenRange& piece : row(index)) documents.push_back({tokens(piece), trainable(piece)});
+  batch.add_row(documents);
+}
+
+PackedRows pack_rows(const TokenDataset& dataset, std::int64_t seq_len, bool packing) {
+  const auto capacity = static_cast<std::uint64_t>(seq_len);
+  std::vector<TokenRange> pieces;
+  for (std::size_t d = 0; d < dataset.document_count(); ++d) {
+    const std::size_t stored = dataset.store_document(d);
+    const std::uint64_t begin = dataset.store()->document_begin(stored);
+    const std::uint64_t size = dataset.store()->document_size(stored);
+    for (std::uint64_t first = 0; first < size; first += capacity) {
+      const std::uint64_t count = std::min(capacity, size - first);
+      if (count >= 2) pieces.push_back({begin + first, count});
     }
   }
-  std::vector<model::PackedRow> rows;
-  std::vector<std::size_t> used;  // tokens in each row
-  for (auto& piece : pieces) {
-    std::size_t target = rows.size();
-    if (packing) {
-      for (std::size_t row = 0; row < rows.size(); ++row) {
-        if (used[row] + piece.tokens.size() <= capacity) {
-          target = row;
-          break;
-        }
-      }
+  // First fit: the first row whose free space holds the piece. A tree over the rows keeps the most
+  // free space below each node; rows not opened yet are empty, so the leftmost row that fits is an
+  // open one when any fits, else the next new one: the same rows as a linear scan, in O(log rows).
+  std::vector<std::size_t> row_of(pieces.size());
+  std::size_t rows = 0;
+  if (packing) {
+    std::size_t leaves = 1;
+    while (leaves < pieces.size()) leaves *= 2;
+    std::vector<std::uint64_t> free_space(2 * leaves, capacity);  // node n: max over its leaves; leaf l at leaves + l
+    for (std::size_t p = 0; p < pieces.size(); ++p) {
+      std::size_t node = 1;
+      while (node < leaves) node = free_space[2 * node] >= pieces[p].count ? 2 * node : 2 * node + 1;
+      const std::size_t row = node - leaves;
+      row_of[p] = row;
+      rows = std::max(rows, row + 1);
+      free_space[node] -= pieces[p].count;
+      for (node /= 2; node >= 1; node /= 2) free_space[node] = std::max(free_space[2 * node], free_space[2 * node + 1]);
     }
-    if (target == rows.size()) {
-      rows.emplace_back();
-      used.push_back(0);
-    }
-    used[target] += piece.tokens.size();
-    rows[target].documents.push_back(std::move(piece.tokens));
-    if (masked) rows[target].trainable.push_back(std::move(piece.trainable));
+  } else {
+    for (std::size_t p = 0; p < pieces.size(); ++p) row_of[p] = p;
+    rows = pieces.size();
   }
-  return rows;
+  // Pieces grouped by row, in the order they were placed (a counting sort).
+  std::vector<std::size_t> row_begin(rows + 1, 0);
+  for (std::size_t row : row_of) ++row_begin[row + 1];
+  for (std::size_t row = 0; row < rows; ++row) row_begin[row + 1] += row_begin[row];
+  std::vector<std::size_t> next(row_begin.begin(), row_begin.end() - 1);
+  std::vector<TokenRange> placed(pieces.size());
+  for (std::size_t p = 0; p < pieces.size(); ++p) placed[next[row_of[p]]++] = pieces[p];
+  return PackedRows(dataset.store(), std::move(placed), std::move(row_begin));
 }
 
 std::vector<std::size_t> epoch_order(std::size_t row_count, std::uint64_t seed, std::int64_t epoch, bool shuffle) {
@@ -147,7 +197,7 @@ std::vector<std::size_t> epoch_order(std::size_t row_count, std::uint64_t seed, 
   return order;
 }
 
-BatchStream::BatchStream(std::vector<model::PackedRow> rows, std::int64_t seq_len,
+BatchStream::BatchStream(PackedRows rows, std::int64_t seq_len,
                          std::int64_t micro_batch_size, std::uint64_t seed, bool shuffle)
     : rows_(std::move(rows)), seq_len_(seq_len), micro_batch_size_(micro_batch_size), seed_(seed), shuffle_(shuffle) {
   order_ = epoch_order(rows_.size(), seed_, epoch_, shuffle_);
@@ -167,7 +217,7 @@ model::HostBatch BatchStream::next() {
       cursor_ = 0;
       order_ = epoch_order(rows_.size(), seed_, epoch_, shuffle_);
     }
-    batch.add_row(rows_[order_[cursor_++]]);
+    rows_.add_to(batch, order_[cursor_++]);
   }
   return batch;
 }

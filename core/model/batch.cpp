@@ -15,27 +15,37 @@ void HostBatch::add_row(std::span<const std::vector<std::int32_t>> documents,
     throw std::logic_error(std::to_string(trainable.size()) + " loss masks for " + std::to_string(documents.size()) +
                            " documents");
   }
-  for (std::size_t d = 0; d < trainable.size(); ++d) {
-    if (trainable[d].size() != documents[d].size()) {
-      throw std::logic_error("loss mask of " + std::to_string(trainable[d].size()) + " entries for a document of " +
-                             std::to_string(documents[d].size()) + " tokens");
-    }
+  std::vector<DocumentTokens> views(documents.size());
+  for (std::size_t d = 0; d < documents.size(); ++d) {
+    views[d].tokens = documents[d];
+    if (!trainable.empty()) views[d].trainable = trainable[d];
   }
+  add_row(views, pad_id);
+}
+
+void HostBatch::add_row(std::span<const DocumentTokens> documents, std::int32_t pad_id) {
   std::size_t used = 0;
-  for (const auto& document : documents) used += document.size();
+  for (const DocumentTokens& document : documents) {
+    if (!document.trainable.empty() && document.trainable.size() != document.tokens.size()) {
+      throw std::logic_error("loss mask of " + std::to_string(document.trainable.size()) +
+                             " entries for a document of " + std::to_string(document.tokens.size()) + " tokens");
+    }
+    used += document.tokens.size();
+  }
   if (used > static_cast<std::size_t>(seq_len)) {
     throw std::logic_error("documents of " + std::to_string(used) + " tokens do not fit a row of " +
                            std::to_string(seq_len));
   }
   std::int32_t column = 0;
-  for (std::size_t d = 0; d < documents.size(); ++d) {
-    const auto& document = documents[d];
+  for (const DocumentTokens& document : documents) {
+    const std::span<const std::int32_t> tokens = document.tokens;
+    const std::span<const std::uint8_t> trainable = document.trainable;
     std::int32_t start = column;
-    for (std::size_t i = 0; i < document.size(); ++i) {
-      bool has_next = i + 1 < document.size();
-      bool next_trained = has_next && (trainable.empty() || trainable[d][i + 1] != 0);
-      input_ids.push_back(document[i]);
-      targets.push_back(next_trained ? document[i + 1] : ignored_target);
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      bool has_next = i + 1 < tokens.size();
+      bool next_trained = has_next && (trainable.empty() || trainable[i + 1] != 0);
+      input_ids.push_back(tokens[i]);
+      targets.push_back(next_trained ? tokens[i + 1] : ignored_target);
       positions.push_back(static_cast<std::int32_t>(i));
       doc_start.push_back(start);
       ++column;

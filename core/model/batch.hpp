@@ -12,13 +12,11 @@ namespace fthost::model {
 
 inline constexpr std::int32_t ignored_target = -100;  // PyTorch's ignore_index
 
-// The documents of one row and, optionally, which of their tokens are trained on.
-struct PackedRow {
-  std::vector<std::vector<std::int32_t>> documents;
-  // Empty (every token trainable), or one mask per document, as long as it: 1 = the token is a target.
-  std::vector<std::vector<std::uint8_t>> trainable;
-
-  std::size_t size() const { return documents.size(); }
+// One document (or a piece of one) of a row, where its tokens lie (a dataset's store, a vector).
+struct DocumentTokens {
+  std::span<const std::int32_t> tokens;
+  // Empty (every token trainable), or as long as `tokens`: 1 = the token is a target.
+  std::span<const std::uint8_t> trainable;
 };
 
 // Host-side rows, built by the data layer.
@@ -37,7 +35,8 @@ struct HostBatch {
   // (prompt tokens, a user's turn). `trainable` is empty (all trainable) or parallel to `documents`.
   void add_row(std::span<const std::vector<std::int32_t>> documents,
                std::span<const std::vector<std::uint8_t>> trainable, std::int32_t pad_id = 0);
-  void add_row(const PackedRow& row, std::int32_t pad_id = 0) { add_row(row.documents, row.trainable, pad_id); }
+  // The same, the documents given where they lie.
+  void add_row(std::span<const DocumentTokens> documents, std::int32_t pad_id = 0);
   std::int64_t target_count() const;  // predictions that count towards the loss
 };
 

@@ -35,7 +35,7 @@ const sdk::OptionSchema& data_section_schema() {
     s.add_bool("shuffle", true, "shuffle examples each epoch (seeded by training.seed)");
     s.add_bool("tokenized_cache", true,
                "keep a tokenized copy of text data ($FTHOST_CACHE_DIR, else ~/.cache/fthost) so later runs skip "
-               "tokenizing");
+               "tokenizing; off: the tokens go to a temporary file in $TMPDIR");
     s.add_bool("skip_bad_lines", false, "skip malformed JSONL lines (counted) instead of stopping (text formats)");
     return s;
   }();

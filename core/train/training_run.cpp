@@ -68,6 +68,17 @@ sdk::Result<bool> check_sequence_length(const model::ModelConfig& config, std::i
   return true;
 }
 
+// Where tokens go when they are not cached: a file in the temporary folder ($TMPDIR), unlinked
+// once mapped, so that it is gone when the run ends; in memory if no such file can be made.
+data::TokenStoreWriter temporary_token_store() {
+  std::error_code error;
+  const std::filesystem::path folder = std::filesystem::temp_directory_path(error);
+  if (error) return {};
+  sdk::Result<data::TokenStoreWriter> store = data::TokenStoreWriter::to_temporary_file(folder);
+  if (!store) return {};
+  return std::move(*store);
+}
+
 const runtime::ComposedStrategy* find_strategy(const runtime::ComposedPipeline& pipeline, sdk::StrategyKind kind) {
   for (const runtime::ComposedStrategy& composed : pipeline.strategies) {
     if (composed.strategy && composed.strategy->kind() == kind) return &composed;
@@ -100,7 +111,7 @@ sdk::Result<data::TokenDataset> load_documents(const std::filesystem::path& file
   std::error_code missing;
   const bool has_tokenizer = std::filesystem::exists(tokenizer_file, missing);
   if (format == "tokens" || (format == "auto" && !has_tokenizer && file.extension() != ".txt")) {
-    return data::load_token_jsonl(file, vocab_size);
+    return data::load_token_jsonl(file, vocab_size, temporary_token_store());
   }
   if (!has_tokenizer) {
     return Error::invalid_input(file.string() + ": text data is tokenized with the model's tokenizer.json, and " +
@@ -113,30 +124,29 @@ sdk::Result<data::TokenDataset> load_documents(const std::filesystem::path& file
                                 std::to_string(tokenizer->vocab_size() - 1) + ", the model's vocab_size is " +
                                 std::to_string(vocab_size) + " (config.json)");
   }
-  std::filesystem::path cache_file;
-  if (cache.enabled) {
-    // Everything the tokens depend on; "v1" changes when the tokenizer's behaviour in fthost does.
-    const std::string settings = "fthost-tokens-v1|" + format + "|" + std::to_string(options.skip_bad_lines) + "|" +
-                                 options.chat_template + "|" + options.chat_template_begin + "|" +
-                                 std::to_string(vocab_size);
-    sdk::Result<std::string> key =
-        data::token_cache_key({file, tokenizer_file, model_folder / "tokenizer_config.json"}, settings);
-    if (!key) return key.error();
-    cache_file = cache.folder / (*key + ".tokens");
-    if (std::optional<data::TokenDataset> cached = data::read_token_cache(cache_file)) {
-      if (cache.note != nullptr) *cache.note = "read from the tokenized cache " + cache_file.string();
-      return std::move(*cached);
-    }
+  if (!cache.enabled) return data::load_text_dataset(file, format, *tokenizer, options, temporary_token_store());
+
+  // Everything the tokens depend on; "v1" changes when the tokenizer's behaviour in fthost does.
+  const std::string settings = "fthost-tokens-v1|" + format + "|" + std::to_string(options.skip_bad_lines) + "|" +
+                               options.chat_template + "|" + options.chat_template_begin + "|" +
+                               std::to_string(vocab_size);
+  sdk::Result<std::string> key =
+      data::token_cache_key({file, tokenizer_file, model_folder / "tokenizer_config.json"}, settings);
+  if (!key) return key.error();
+  const std::filesystem::path cache_file = cache.folder / (*key + ".tokens");
+  if (std::optional<data::TokenDataset> cached = data::read_token_cache(cache_file)) {
+    if (cache.note != nullptr) *cache.note = "read from the tokenized cache " + cache_file.string();
+    return std::move(*cached);
   }
-  sdk::Result<data::TokenDataset> dataset = data::load_text_dataset(file, format, *tokenizer, options);
-  if (dataset && cache.enabled) {
-    // The cache only saves time: a run does not fail because it cannot write one.
-    sdk::Result<bool> written = data::write_token_cache(cache_file, *dataset);
-    if (cache.note != nullptr) {
-      *cache.note = written ? "tokenized and cached in " + cache_file.string()
-                            : "tokenized (not cached: " + written.error().message + ")";
-    }
+  // The tokens are written into the cache file as they are made. The cache only saves time: a
+  // run does not fail because it cannot create one (the tokens go to a temporary store instead).
+  sdk::Result<data::TokenStoreWriter> store = data::TokenStoreWriter::to_file(cache_file);
+  if (!store) {
+    if (cache.note != nullptr) *cache.note = "tokenized (not cached: " + store.error().message + ")";
+    return data::load_text_dataset(file, format, *tokenizer, options, temporary_token_store());
   }
+  sdk::Result<data::TokenDataset> dataset = data::load_text_dataset(file, format, *tokenizer, options, std::move(*store));
+  if (dataset && cache.note != nullptr) *cache.note = "tokenized and cached in " + cache_file.string();
   return dataset;
 }
 
@@ -144,14 +154,14 @@ sdk::Result<EvalResult> evaluate_documents(model::Transformer& model, const data
                                            const std::filesystem::path& file, std::int64_t seq_len,
                                            std::int64_t micro_batch_size) {
   if (auto fits = check_sequence_length(model.config(), seq_len, "sequence length"); !fits) return fits.error();
-  auto rows = data::pack_rows(dataset, seq_len, /*packing=*/true);
+  const data::PackedRows rows = data::pack_rows(dataset, seq_len, /*packing=*/true);
   EvalResult result;
   double loss_sum = 0.0;
   for (std::size_t first = 0; first < rows.size(); first += static_cast<std::size_t>(micro_batch_size)) {
     model::HostBatch host;
     host.seq_len = seq_len;
     for (std::size_t row = first; row < std::min(rows.size(), first + static_cast<std::size_t>(micro_batch_size)); ++row) {
-      host.add_row(rows[row]);
+      rows.add_to(host, row);
     }
     model::Batch batch = model::upload_batch(model.backend(), host);
     loss_sum += model.loss_sum(batch);
@@ -287,13 +297,13 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
                                                                   static_cast<std::uint64_t>(spec.training.get_int("seed")));
     if (!held_out) return Error{held_out.error().category, spec.train_data_path.string() + ": " + held_out.error().message};
     if (observer.info) {
-      observer.info("data: " + std::to_string(held_out->documents.size()) + " of the training documents held out for " +
+      observer.info("data: " + std::to_string(held_out->document_count()) + " of the training documents held out for " +
                     "evaluation (data.eval_split " + sdk::format_option_value(spec.data.values().at("eval_split")) + ")");
     }
     eval_dataset = std::move(*held_out);
   }
-  if (dataset->skipped_lines > 0 && observer.info) {
-    observer.info("data: skipped " + std::to_string(dataset->skipped_lines) + " malformed lines (data.skip_bad_lines)");
+  if (dataset->skipped_lines() > 0 && observer.info) {
+    observer.info("data: skipped " + std::to_string(dataset->skipped_lines()) + " malformed lines (data.skip_bad_lines)");
   }
   const auto seed = static_cast<std::uint64_t>(spec.training.get_int("seed"));
   const std::int64_t micro_batch_size = spec.training.get_int("micro_batch_size");
@@ -321,8 +331,8 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
   settings.seed = seed;
   settings.precision = precision;
   if (observer.info) {
-    observer.info("data: " + std::to_string(dataset->documents.size()) + " documents, " +
-                  std::to_string(dataset->token_count) + " tokens in " + std::to_string(stream.rows_per_epoch()) +
+    observer.info("data: " + std::to_string(dataset->document_count()) + " documents, " +
+                  std::to_string(dataset->token_count()) + " tokens in " + std::to_string(stream.rows_per_epoch()) +
                   " rows of " + std::to_string(seq_len) + "; " + std::to_string(total_steps) + " steps");
   }
 

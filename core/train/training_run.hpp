@@ -63,7 +63,9 @@ struct TokenCacheUse {
 };
 
 // Documents of a data file: token JSONL as it is, any text format (data.format) tokenized with
-// model_folder/tokenizer.json. Ids must fit the model's vocabulary.
+// model_folder/tokenizer.json. Ids must fit the model's vocabulary. The tokens are streamed into a
+// file that the dataset maps: the cache entry when the cache is on, else a temporary file in
+// $TMPDIR, unlinked once mapped (data/token_store.hpp).
 sdk::Result<data::TokenDataset> load_documents(const std::filesystem::path& file, const std::string& format,
                                                const std::filesystem::path& model_folder, std::int64_t vocab_size,
                                                const data::TextDatasetOptions& options,

@@ -294,13 +294,13 @@ TEST_CASE("training LoRA: the base stays frozen, holds no gradient or optimizer 
   CHECK(backend->allocator().stats().current_bytes - before == 3 * adapter_bytes);
   CHECK(3 * adapter_bytes < model_bytes);  // full fine-tuning would add 3 * model_bytes
 
-  fthost::data::TokenDataset dataset;
+  std::vector<std::vector<std::int32_t>> documents;
   std::vector<std::int64_t> ids = reference.integers("input_ids");
   for (std::size_t row = 0; row < 2; ++row) {
-    std::vector<std::int32_t>& document = dataset.documents.emplace_back();
+    std::vector<std::int32_t>& document = documents.emplace_back();
     for (std::size_t t = 0; t < 24; ++t) document.push_back(static_cast<std::int32_t>(ids[row * 24 + t]));
-    dataset.token_count += 24;
   }
+  const auto dataset = fthost::data::TokenDataset::from_documents(documents);
   fthost::data::BatchStream stream(fthost::data::pack_rows(dataset, 24, false), 24, 2, 1, false);
   double first = 0.0;
   double last = 0.0;

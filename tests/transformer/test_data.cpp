@@ -20,8 +20,8 @@ TEST_CASE("token JSONL loads documents and names the line of a bad record") {
   auto good = write_temporary("good.jsonl", "{\"input_ids\": [1, 2, 3]}\n\n{\"input_ids\": [4, 5]}\n{\"input_ids\": [6]}\n");
   auto dataset = fthost::data::load_token_jsonl(good, 10);
   REQUIRE(dataset.ok());
-  CHECK(dataset->documents.size() == 2);  // the one-token line predicts nothing and is skipped
-  CHECK(dataset->token_count == 5);
+  CHECK(dataset->document_count() == 2);  // the one-token line predicts nothing and is skipped
+  CHECK(dataset->token_count() == 5);
 
   auto bad = write_temporary("bad.jsonl", "{\"input_ids\": [1, 2]}\n{\"input_ids\": [1, 2\n");
   auto refused = fthost::data::load_token_jsonl(bad, 10);
@@ -41,14 +41,14 @@ TEST_CASE("token JSONL loads documents and names the line of a bad record") {
 }
 
 TEST_CASE("packing fills rows first-fit and splits long documents") {
-  fthost::data::TokenDataset dataset;
-  dataset.documents = {{1, 2, 3, 4, 5, 6}, {7, 8, 9}, {10, 11}, {12, 13, 14, 15, 16, 17, 18, 19, 20, 21}};
+  auto dataset = fthost::data::TokenDataset::from_documents(
+      {{1, 2, 3, 4, 5, 6}, {7, 8, 9}, {10, 11}, {12, 13, 14, 15, 16, 17, 18, 19, 20, 21}});
   auto rows = fthost::data::pack_rows(dataset, 8, true);
   // [6] ; [3,2] fit in row 2 (5) ; [8] and [2] of the long one: 8 alone, 2 joins row 1.
   REQUIRE(rows.size() == 3);
-  CHECK(rows[0].size() == 2);  // 6 + 2 (the long document's tail)
-  CHECK(rows[1].size() == 2);  // 3 + 2
-  CHECK(rows[2].size() == 1);  // the long document's first 8
+  CHECK(rows.row(0).size() == 2);  // 6 + 2 (the long document's tail)
+  CHECK(rows.row(1).size() == 2);  // 3 + 2
+  CHECK(rows.row(2).size() == 1);  // the long document's first 8
   auto unpacked = fthost::data::pack_rows(dataset, 8, false);
   CHECK(unpacked.size() == 5);
 }

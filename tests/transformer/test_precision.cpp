@@ -39,12 +39,13 @@ Run prepare(const ReferenceCase& reference) {
   auto loaded = fthost::model::load_transformer(reference.folder(), *run.backend);
   REQUIRE(loaded.ok());
   run.model = std::move(*loaded);
-  fthost::data::TokenDataset dataset;
+  std::vector<std::vector<std::int32_t>> documents;
   std::vector<std::int64_t> ids = reference.integers("input_ids");
   for (std::size_t row = 0; row < 2; ++row) {
-    auto& document = dataset.documents.emplace_back();
+    auto& document = documents.emplace_back();
     for (std::size_t t = 0; t < 24; ++t) document.push_back(static_cast<std::int32_t>(ids[row * 24 + t]));
   }
+  const auto dataset = fthost::data::TokenDataset::from_documents(documents);
   run.stream = std::make_unique<fthost::data::BatchStream>(fthost::data::pack_rows(dataset, 24, false), 24, 2, 1, false);
   return run;
 }

@@ -8,10 +8,12 @@
 
 #include <doctest/doctest.h>
 
+#include "../data/dataset_contents.hpp"
 #include "data/token_cache.hpp"
 #include "train/training_run.hpp"
 
 namespace fs = std::filesystem;
+using fthost::test::documents_of;
 
 TEST_CASE("tokenized cache: hit on the second load, miss after damage or a change of the data") {
   const fs::path source(FTHOST_TEST_SOURCE_DIR);
@@ -31,8 +33,8 @@ TEST_CASE("tokenized cache: hit on the second load, miss after damage or a chang
   auto second = load();
   REQUIRE(second.ok());
   CHECK(note.starts_with("read from the tokenized cache "));
-  CHECK(second->documents == first->documents);
-  CHECK(second->token_count == first->token_count);
+  CHECK(documents_of(*second) == documents_of(*first));
+  CHECK(second->token_count() == first->token_count());
   REQUIRE(std::distance(fs::directory_iterator(scratch / "cache"), fs::directory_iterator()) == 1);
 
   // A truncated cache file is not trusted: tokenized again (and rewritten).
@@ -42,14 +44,14 @@ TEST_CASE("tokenized cache: hit on the second load, miss after damage or a chang
   auto third = load();
   REQUIRE(third.ok());
   CHECK(note.starts_with("tokenized and cached in "));
-  CHECK(third->documents == first->documents);
+  CHECK(documents_of(*third) == documents_of(*first));
 
   // Other data: another key, another file.
   std::ofstream(data, std::ios::app) << "\nOne more document about the bakery.\n";
   auto fourth = load();
   REQUIRE(fourth.ok());
   CHECK(note.starts_with("tokenized and cached in "));
-  CHECK(fourth->documents.size() == first->documents.size() + 1);
+  CHECK(fourth->document_count() == first->document_count() + 1);
   CHECK(std::distance(fs::directory_iterator(scratch / "cache"), fs::directory_iterator()) == 2);
 
   // Switched off: nothing read or written.

@@ -24,7 +24,7 @@ fthost::model::ModelConfig tiny_llama() {
 
 // Documents of a small "language": arithmetic-like sequences a model can learn.
 fthost::data::TokenDataset patterned_documents(std::size_t count, std::uint32_t seed) {
-  fthost::data::TokenDataset dataset;
+  std::vector<std::vector<std::int32_t>> documents;
   std::uint32_t state = seed;
   for (std::size_t i = 0; i < count; ++i) {
     state = state * 1664525u + 1013904223u;
@@ -32,10 +32,9 @@ fthost::data::TokenDataset patterned_documents(std::size_t count, std::uint32_t 
     auto stride = static_cast<std::int32_t>(1 + (state >> 12) % 3);
     std::vector<std::int32_t> document;
     for (std::int32_t t = 0; t < 24; ++t) document.push_back((start + stride * t) % 64);
-    dataset.token_count += static_cast<std::int64_t>(document.size());
-    dataset.documents.push_back(std::move(document));
+    documents.push_back(std::move(document));
   }
-  return dataset;
+  return fthost::data::TokenDataset::from_documents(documents);
 }
 
 struct Run {
