@@ -55,19 +55,6 @@ Error io_error(const std::filesystem::path& file, const std::string& step, int e
                               std::strerror(error_number));
 }
 
-// Writes all of `bytes` at the descriptor's position. Returns 0 or an errno.
-int write_fully(int fd, std::span<const std::byte> bytes) {
-  while (!bytes.empty()) {
-    const ::ssize_t written = ::write(fd, bytes.data(), bytes.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    bytes = bytes.subspan(static_cast<std::size_t>(written));
-  }
-  return 0;
-}
-
 // An owned descriptor with a write buffer of 1 MiB.
 class BufferedFile {
  public:
@@ -95,7 +82,7 @@ class BufferedFile {
     written_ += bytes.size();
     if (buffer_.size() + bytes.size() > capacity) {
       if (int error_number = flush(); error_number != 0) return error_number;
-      if (bytes.size() > capacity) return write_fully(fd_, bytes);
+      if (bytes.size() > capacity) return model::write_fully(fd_, bytes);
     }
     buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
     return 0;
@@ -105,7 +92,7 @@ class BufferedFile {
     return append(std::span(zeros, align8(written_) - written_));
   }
   int flush() {
-    const int error_number = write_fully(fd_, buffer_);
+    const int error_number = model::write_fully(fd_, buffer_);
     buffer_.clear();
     return error_number;
   }

@@ -15,7 +15,8 @@ sdk::Error write_error(const std::filesystem::path& target, const std::string& s
   return sdk::Error::invalid_input(target.string() + ": cannot write: " + step + ": " + std::strerror(error_number));
 }
 
-// Writes all of `bytes`, resuming after partial writes and signals. Returns 0 or an errno.
+}  // namespace
+
 int write_fully(int fd, std::span<const std::byte> bytes) {
   while (!bytes.empty()) {
     const ::ssize_t written = ::write(fd, bytes.data(), bytes.size());
@@ -27,8 +28,6 @@ int write_fully(int fd, std::span<const std::byte> bytes) {
   }
   return 0;
 }
-
-}  // namespace
 
 int sync_folder(const std::filesystem::path& folder) {
   const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
