@@ -196,15 +196,9 @@ int run_merge_command(const Arguments& arguments) {
   model::Transformer& transformer = *loaded->model;
   // A quantized base merges into its dequantized weights: the merged model is dense (f32).
   std::unique_ptr<model::Transformer> dense;
-  if (const model::QuantizedSites* quantized = transformer.quantized()) {
-    dense = std::make_unique<model::Transformer>(transformer.config(), *loaded->backend);
+  if (transformer.quantized() != nullptr) {
     try {
-      for (const model::ParameterSpec& spec : transformer.layout().specs()) {
-        loaded->backend->copy(dense->parameters().get(spec.name), transformer.parameters().get(spec));
-      }
-      for (const model::QuantizedSites::Site& site : quantized->sites()) {
-        quantized->dequantize(site.site.name, dense->parameters().get(site.site.name + ".weight"));
-      }
+      dense = model::dense_copy(transformer);
     } catch (const std::exception& failure) {
       return report_error(sdk::Error::internal(failure.what()));
     }

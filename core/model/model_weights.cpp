@@ -110,10 +110,6 @@ class SeededNormal {
   bool has_spare_ = false;
 };
 
-}  // namespace
-
-namespace {
-
 // One quantized site's tensors in a checkpoint, by name relative to the site.
 class CheckpointSiteReader final : public sdk::SavedTensorReader {
  public:
@@ -204,15 +200,12 @@ sdk::Result<std::unique_ptr<Transformer>> load_transformer(const std::filesystem
     backend.upload(model->parameters().get(spec), values->data());
   }
   if (QuantizedSites* sites = model->quantized()) {
-    QuantizedSites& writable = *sites;
     const ParameterLayout dense_layout(*config);
     for (const QuantizedSites::Site& site : sites->sites()) {
-      std::vector<std::string> prefixes;
-      for (const std::string& name : stored_names(*config, site.site.name + ".")) prefixes.push_back(name);
-      CheckpointSiteReader reader(*checkpoint, prefixes, index_file, used);
+      CheckpointSiteReader reader(*checkpoint, stored_names(*config, site.site.name + "."), index_file, used);
       try {
-        if (writable.saved_quantized(site.site.name, reader)) {
-          sdk::Errors problems = writable.load(site.site.name, reader);
+        if (sites->saved_quantized(site.site.name, reader)) {
+          sdk::Errors problems = sites->load(site.site.name, reader);
           if (!problems.empty()) return problems.front();
           continue;
         }
@@ -224,7 +217,7 @@ sdk::Result<std::unique_ptr<Transformer>> load_transformer(const std::filesystem
         if (!values) return values.error();
         backend::Tensor weight = backend.empty(backend::DType::f32, {site.site.out_features, site.site.in_features});
         backend.upload(weight, values->data());
-        writable.quantize(site.site.name, weight);
+        sites->quantize(site.site.name, weight);
       } catch (const std::exception& failure) {
         return Error::invalid_input(failure.what());
       }
@@ -288,16 +281,37 @@ sdk::Result<std::vector<std::filesystem::path>> save_transformer(const Transform
       tensors.push_back(std::move(tensor));
     }
   }
+  // Formed before any file is written, so a plugin's malformed quantization_config leaves no
+  // half-written folder.
+  std::string config_text;
+  try {
+    config_text = model_config_to_json(model.config(), quantization_config);
+  } catch (const std::exception& failure) {
+    return Error::internal("quantization plugin '" + model.quantized()->plugin() +
+                           "' wrote a quantization_config that is not JSON: " + failure.what());
+  }
   sdk::Result<std::vector<std::filesystem::path>> written =
       write_safetensors_checkpoint(folder, tensors, {{"format", "pt"}});
   if (!written) return written.error();
-  std::string config_text = model_config_to_json(model.config(), quantization_config);
   std::span<const std::byte> config_bytes = std::as_bytes(std::span<const char>(config_text));
   std::span<const std::byte> pieces[] = {config_bytes};
   sdk::Result<std::uint64_t> config_written = write_file_atomically(folder / "config.json", pieces);
   if (!config_written) return config_written.error();
   written->push_back(folder / "config.json");
   return written;
+}
+
+std::unique_ptr<Transformer> dense_copy(const Transformer& model) {
+  auto dense = std::make_unique<Transformer>(model.config(), model.backend());
+  for (const ParameterSpec& spec : model.layout().specs()) {
+    model.backend().copy(dense->parameters().get(spec.name), model.parameters().get(spec));
+  }
+  if (const QuantizedSites* quantized = model.quantized()) {
+    for (const QuantizedSites::Site& site : quantized->sites()) {
+      quantized->dequantize(site.site.name, dense->parameters().get(site.site.name + ".weight"));
+    }
+  }
+  return dense;
 }
 
 sdk::Result<std::vector<std::string>> copy_tokenizer_files(const std::filesystem::path& from,

@@ -37,6 +37,11 @@ sdk::Result<std::unique_ptr<Transformer>> load_transformer(const std::filesystem
 sdk::Result<std::vector<std::filesystem::path>> save_transformer(const Transformer& model,
                                                                  const std::filesystem::path& folder);
 
+// A dense f32 model equal to `model` without its adapters: its parameters copied, the weights of
+// its quantized sites dequantized (what `fthost merge` writes from a quantized base). Throws
+// std::runtime_error, naming the plugin, when a quantization plugin fails.
+std::unique_ptr<Transformer> dense_copy(const Transformer& model);
+
 // A Hugging Face folder is used with its tokenizer: copies tokenizer.json, tokenizer_config.json,
 // special_tokens_map.json and generation_config.json from `from` to `to` where they exist.
 // Returns the names copied.

@@ -113,19 +113,6 @@ fthost::sdk::Options options_of(const Schema& schema, std::map<std::string, ftho
   return options;
 }
 
-// The dense model whose weights are the quantized model's dequantized ones.
-std::unique_ptr<fthost::model::Transformer> dequantized_copy(const fthost::model::Transformer& quantized,
-                                                             fthost::backend::Backend& backend) {
-  auto dense = std::make_unique<fthost::model::Transformer>(quantized.config(), backend);
-  for (const auto& spec : quantized.layout().specs()) {
-    backend.copy(dense->parameters().get(spec.name), quantized.parameters().get(spec));
-  }
-  for (const auto& site : quantized.quantized()->sites()) {
-    quantized.quantized()->dequantize(site.site.name, dense->parameters().get(site.site.name + ".weight"));
-  }
-  return dense;
-}
-
 }  // namespace
 
 TEST_CASE("bitsandbytes' NF4 and FP4 folders: fthost reads them as saved and computes bitsandbytes' logits") {
@@ -276,7 +263,7 @@ TEST_CASE("QLoRA: a quantized base computes the dequantized dense model, and LoR
   for (const char* folder : {"tiny_llama_nf4", "tiny_llama_int8"}) {
     CAPTURE(folder);
     LoadedModel loaded = load_folder(bnb_fixture(folder));
-    auto dense = dequantized_copy(*loaded.model, *loaded.backend);
+    auto dense = fthost::model::dense_copy(*loaded.model);
     fthost::plugins::LoraStrategy lora(options_of(fthost::plugins::lora_option_schema(),
                                                   {{"target_modules", std::vector<std::string>{"all-linear"}},
                                                    {"init_lora_weights", std::string("gaussian")}}));
@@ -332,7 +319,7 @@ TEST_CASE("GPT-2 quantized as it loads: Conv1D weights transposed first, biases 
     auto quantized = fthost::model::load_transformer(folder, *backend, nullptr, {strategy, "q"});
     REQUIRE_MESSAGE(quantized.ok(), (quantized.ok() ? "" : quantized.error().message));
     REQUIRE((*quantized)->quantized()->sites().size() == 8);
-    auto dense = dequantized_copy(**quantized, *backend);
+    auto dense = fthost::model::dense_copy(**quantized);
     fthost::testing::ReferenceCase reference("gpt2");
     fthost::model::Batch batch = fthost::model::upload_batch(*backend, reference.input_batch());
     std::vector<float> logits = download(*backend, (*quantized)->logits(batch));
