@@ -6,10 +6,11 @@
 #include <cstring>
 #include <limits>
 
-#include "saved_tensors.hpp"
+#include <nlohmann/json.hpp>
 
 #include "dtype_names.hpp"
 #include "plan_text.hpp"
+#include "saved_tensors.hpp"
 #include "site_selection.hpp"
 
 namespace fthost::plugins {
@@ -285,14 +286,16 @@ sdk::Errors Int8QuantizationStrategy::load(const sdk::LinearSite& site, const sd
 }
 
 std::string Int8QuantizationStrategy::quantization_config_json() const {
-  std::string skip = "[";
-  for (std::size_t i = 0; i < skip_modules_.size(); ++i) skip += (i == 0 ? "\"" : ", \"") + skip_modules_[i] + "\"";
-  skip += "]";
   // transformers' BitsAndBytesConfig.to_dict() for load_in_8bit; "fthost_plugin" is fthost's.
-  return "{\"quant_method\": \"bitsandbytes\", \"load_in_8bit\": true, \"load_in_4bit\": false, "
-         "\"llm_int8_threshold\": " + format_decimal(outlier_threshold_) +
-         ", \"llm_int8_has_fp16_weight\": false, \"llm_int8_skip_modules\": " + skip +
-         ", \"llm_int8_enable_fp32_cpu_offload\": false, \"fthost_plugin\": \"quant_int8\"}";
+  nlohmann::json config = {{"quant_method", "bitsandbytes"},
+                           {"load_in_8bit", true},
+                           {"load_in_4bit", false},
+                           {"llm_int8_threshold", outlier_threshold_},
+                           {"llm_int8_has_fp16_weight", false},
+                           {"llm_int8_skip_modules", skip_modules_},
+                           {"llm_int8_enable_fp32_cpu_offload", false},
+                           {"fthost_plugin", "quant_int8"}};
+  return config.dump();
 }
 
 }  // namespace fthost::plugins
