@@ -286,13 +286,16 @@ sdk::Errors Int8QuantizationStrategy::load(const sdk::LinearSite& site, const sd
 }
 
 std::string Int8QuantizationStrategy::quantization_config_json() const {
-  // transformers' BitsAndBytesConfig.to_dict() for load_in_8bit; "fthost_plugin" is fthost's.
+  // transformers' BitsAndBytesConfig.to_dict() for load_in_8bit; "fthost_plugin" and
+  // "target_modules" are fthost's (transformers ignores them), so the folder reads back with the
+  // sites it was quantized with.
   nlohmann::json config = {{"quant_method", "bitsandbytes"},
                            {"load_in_8bit", true},
                            {"load_in_4bit", false},
                            {"llm_int8_threshold", outlier_threshold_},
                            {"llm_int8_has_fp16_weight", false},
                            {"llm_int8_skip_modules", skip_modules_},
+                           {"target_modules", target_modules_},
                            {"llm_int8_enable_fp32_cpu_offload", false},
                            {"fthost_plugin", "quant_int8"}};
   return config.dump();

@@ -331,8 +331,9 @@ sdk::Errors Nf4QuantizationStrategy::load(const sdk::LinearSite& site, const sdk
 }
 
 std::string Nf4QuantizationStrategy::quantization_config_json() const {
-  // transformers' BitsAndBytesConfig.to_dict(), which from_pretrained reads; "fthost_plugin" and
-  // "blocksize" are fthost's (transformers ignores them and always uses blocksize 64).
+  // transformers' BitsAndBytesConfig.to_dict(), which from_pretrained reads; "fthost_plugin",
+  // "blocksize" and "target_modules" are fthost's (transformers ignores them and always uses
+  // blocksize 64), so the folder reads back with the settings and sites it was quantized with.
   const std::string compute = compute_dtype_ == DType::f32 ? "float32" : compute_dtype_ == DType::bf16 ? "bfloat16" : "float16";
   nlohmann::json config = {{"quant_method", "bitsandbytes"},
                            {"load_in_4bit", true},
@@ -342,6 +343,7 @@ std::string Nf4QuantizationStrategy::quantization_config_json() const {
                            {"bnb_4bit_compute_dtype", compute},
                            {"bnb_4bit_quant_storage", quant_storage_},
                            {"llm_int8_skip_modules", skip_modules_},
+                           {"target_modules", target_modules_},
                            {"llm_int8_threshold", 6.0},
                            {"llm_int8_has_fp16_weight", false},
                            {"llm_int8_enable_fp32_cpu_offload", false},

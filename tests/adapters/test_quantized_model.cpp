@@ -203,6 +203,31 @@ TEST_CASE("quantizing the dense folder gives the bytes bitsandbytes saved, and s
   fs::remove_all(folder);
 }
 
+TEST_CASE("a folder quantized at some sites reads back quantized at those sites only") {
+  for (bool four_bit : {true, false}) {
+    CAPTURE(four_bit);
+    const std::vector<std::string> targets = {"q_proj", "down_proj"};
+    std::unique_ptr<fthost::sdk::QuantizationStrategy> strategy;
+    if (four_bit) {
+      strategy = std::make_unique<fthost::plugins::Nf4QuantizationStrategy>(
+          options_of(fthost::plugins::quant_nf4_option_schema(), {{"target_modules", targets}}));
+    } else {
+      strategy = std::make_unique<fthost::plugins::Int8QuantizationStrategy>(
+          options_of(fthost::plugins::quant_int8_option_schema(), {{"target_modules", targets}}));
+    }
+    auto backend = fthost::backend::make_cpu_backend();
+    auto quantized = fthost::model::load_transformer(bnb_fixture("tiny_llama_dense"), *backend, nullptr, {strategy.get(), "q"});
+    REQUIRE(quantized.ok());
+    REQUIRE((*quantized)->quantized()->sites().size() == 4);  // 2 layers x (q_proj, down_proj)
+    const fs::path folder = fs::temp_directory_path() / "fthost-test-quantized-targets";
+    fs::remove_all(folder);
+    REQUIRE(fthost::model::save_transformer(**quantized, folder).ok());
+    LoadedModel reloaded = load_folder(folder);
+    CHECK(reloaded.model->quantized()->sites().size() == 4);
+    fs::remove_all(folder);
+  }
+}
+
 TEST_CASE("quantized weights cost what their format says, through the allocator") {
   // NF4: 0.5 byte per weight + an f32 absmax per 64 (4.5 bits); with double quantization an 8-bit
   // absmax code per 64 + an f32 per 256 blocks + the f32 offset (4.127 bits). int8: 1 byte + an
