@@ -65,10 +65,10 @@ sdk::OptionSchema quant_int8_option_schema() {
   sdk::OptionSchema schema;
   schema
       .add_float("llm_int8_threshold", 6.0,
-                 "input columns holding a value with |x| >= this are multiplied in 16 bits; 0 = no outlier split")
+                 "input columns holding a value with |x| >= this are multiplied unquantized; 0 = no outlier split")
       .at_least(0.0);
   schema.add_bool("llm_int8_has_fp16_weight", false,
-                  "keep the fp16 weight and re-quantize it every forward instead of storing int8 only");
+                  "keep the fp16 weight and re-quantize it every forward instead of storing int8 only (true is not implemented: quantized weights are frozen)");
   schema.add_string_list("target_modules", {"all-linear"},
                           "modules to quantize (full name or '.'-suffix); all-linear = every linear site");
   schema.add_string_list("skip_modules", {"lm_head"}, "modules kept unquantized (full name or '.'-suffix)")
