@@ -48,7 +48,10 @@ struct LoadedModel {
   std::optional<runtime::LoadedAdapterStrategy> adapter;
   std::unique_ptr<model::Transformer> model;
 };
-sdk::Result<LoadedModel> load_model_for_use(const std::string& model_path, const std::string& adapter_path);
+// The model (and adapter) on the device --backend names (auto, cpu, cuda); a quantized folder,
+// whose plugins run on the CPU only in this version, is loaded on the CPU under auto.
+sdk::Result<LoadedModel> load_model_for_use(const std::string& model_path, const std::string& adapter_path,
+                                            const std::string& backend_name);
 
 using Arguments = std::vector<std::string>;
 

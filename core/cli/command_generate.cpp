@@ -48,6 +48,7 @@ std::size_t printable_length(const std::string& text) {
 int run_generate_command(const Arguments& arguments) {
   std::string model_path;
   std::string adapter_path;
+  std::string backend_name = "auto";
   std::string prompt;
   std::string prompt_file;
   std::int64_t max_new_tokens = 64;
@@ -57,6 +58,8 @@ int run_generate_command(const Arguments& arguments) {
   options.add_options()("help,h", "show this help")("model", po::value(&model_path)->required(),
                                                      "Hugging Face model folder (with tokenizer.json)")(
       "adapter", po::value(&adapter_path), "adapter folder (PEFT's layout, from fthost or PEFT) applied to the model")(
+      "backend", po::value(&backend_name)->default_value("auto"),
+      "auto | cpu | cuda: where to run (auto: the GPU when this build has the CUDA backend and one is present)")(
       "prompt", po::value(&prompt), "the text to continue")("prompt-file", po::value(&prompt_file),
                                                              "read the prompt from this file instead")(
       "max-new-tokens", po::value(&max_new_tokens)->default_value(64), "tokens to generate at most")(
@@ -87,7 +90,7 @@ int run_generate_command(const Arguments& arguments) {
   const std::filesystem::path tokenizer_file = std::filesystem::path(model_path) / "tokenizer.json";
   auto tokenizer = data::Tokenizer::load(tokenizer_file);
   if (!tokenizer) return report_error(tokenizer.error());
-  auto loaded = load_model_for_use(model_path, adapter_path);
+  auto loaded = load_model_for_use(model_path, adapter_path, backend_name);
   if (!loaded) return report_error(loaded.error());
   model::Transformer& transformer = *loaded->model;
 

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "backend/select_backend.hpp"
 #include "cli.hpp"
 
 #ifdef FTHOST_HAVE_CUDA
@@ -98,9 +99,16 @@ int run_hw_command(const Arguments& arguments) {
   std::cout << "\n";
 
   std::cout << "What runs here\n";
-  if (gpu_found) {
-    std::cout << "  a GPU is present, but this build trains on the CPU backend only (the CUDA backend is not "
-                 "implemented yet)\n";
+  const backend::BackendResolution automatic = backend::resolve_backend("auto");
+  if (automatic.kind == sdk::BackendKind::cuda) {
+    std::cout << "  backend cuda (what model.backend auto picks): " << automatic.description
+              << "; full fine-tuning or LoRA, precision fp32, bf16 or fp16; quantized bases (quant_nf4, quant_int8) "
+                 "run on the CPU backend only in this version\n";
+  } else if (gpu_found) {
+    std::cout << "  a GPU is present, but the CUDA backend cannot use it: "
+              << backend::resolve_backend("cuda").problem << "\n";
+  } else if (!backend::cuda_backend_built()) {
+    std::cout << "  no CUDA backend in this build\n";
   }
   std::cout << "  backend cpu: full fine-tuning or LoRA, precision fp32, bf16 or fp16"
             << (amx ? " (bf16 GEMMs on AMX)" : "") << "; OpenMP uses " << cpu.logical_cores

@@ -10,6 +10,7 @@
 #include <boost/program_options.hpp>
 
 #include "backend/cpu/cpu_backend.hpp"
+#include "backend/select_backend.hpp"
 #include "cli.hpp"
 #include "command_options.hpp"
 #include "fthost/runtime/adapter_folder.hpp"
@@ -45,12 +46,23 @@ sdk::Result<runtime::LoadedAdapterStrategy> attach_adapter_folder(model::Transfo
   return loaded;
 }
 
-sdk::Result<LoadedModel> load_model_for_use(const std::string& model_path, const std::string& adapter_path) {
+sdk::Result<LoadedModel> load_model_for_use(const std::string& model_path, const std::string& adapter_path,
+                                            const std::string& backend_name) {
   LoadedModel loaded;
-  loaded.backend = backend::make_cpu_backend();
+  backend::BackendResolution resolution = backend::resolve_backend(backend_name);
+  if (!resolution.problem.empty()) return sdk::Error::invalid_input("--backend " + backend_name + ": " + resolution.problem);
   model::QuantizationChoice quantization;
   sdk::Result<std::optional<runtime::FolderQuantization>> quantized = runtime::folder_quantization(model_path);
   if (!quantized) return quantized.error();
+  if (*quantized && resolution.kind != sdk::BackendKind::cpu) {
+    if (backend_name != "auto") {
+      return sdk::Error::not_implemented("--backend " + backend_name + ": " + model_path + " holds " +
+                                         (*quantized)->description + " weights, which " + (*quantized)->plugin +
+                                         " reads on the CPU only in this version; use --backend cpu");
+    }
+    resolution = backend::resolve_backend("cpu");
+  }
+  loaded.backend = backend::make_backend(resolution);
   if (*quantized) {
     sdk::Result<model::ModelConfig> config = model::load_model_config(model_path);
     if (!config) return config.error();
@@ -118,11 +130,14 @@ int run_eval_command(const Arguments& arguments) {
   std::int64_t batch_size = 4;
   std::string format = "auto";
   std::string chat_template = "chatml";
+  std::string backend_name = "auto";
   std::string adapter_path;
   po::options_description options("eval options");
   options.add_options()("help,h", "show this help")("model", po::value(&model_path)->required(),
                                                      "Hugging Face model folder")(
       "adapter", po::value(&adapter_path), "adapter folder (PEFT's layout, from fthost or PEFT) applied to the model")(
+      "backend", po::value(&backend_name)->default_value("auto"),
+      "auto | cpu | cuda: where to run (auto: the GPU when this build has the CUDA backend and one is present)")(
       "data", po::value(&data_path)->required(), "data file (see --format)")(
       "format", po::value(&format)->default_value("auto"),
       "tokens | text | jsonl | instruction | chat | auto, as data.format in a pipeline; text formats use the model's "
@@ -142,7 +157,7 @@ int run_eval_command(const Arguments& arguments) {
     return *done;
   }
   if (batch_size < 1) return report_error(sdk::Error::invalid_input("command line: --batch-size must be at least 1"));
-  auto loaded = load_model_for_use(model_path, adapter_path);
+  auto loaded = load_model_for_use(model_path, adapter_path, backend_name);
   if (!loaded) return report_error(loaded.error());
   model::Transformer& transformer = *loaded->model;
   if (seq_len <= 0) seq_len = transformer.config().max_position_embeddings;
@@ -191,7 +206,7 @@ int run_merge_command(const Arguments& arguments) {
     return report_error(sdk::Error::invalid_input("command line: --out " + out +
                                                   " is the base model's folder; merge into a new folder"));
   }
-  auto loaded = load_model_for_use(model_path, adapter_path);
+  auto loaded = load_model_for_use(model_path, adapter_path, "cpu");
   if (!loaded) return report_error(loaded.error());
   model::Transformer& transformer = *loaded->model;
   // A quantized base merges into its dequantized weights: the merged model is dense (f32).

@@ -129,18 +129,39 @@ LaunchRanks launch_ranks_from_environment() {
   return ranks;
 }
 
+namespace {
+
+// The first strategy of the pipeline (as "kind 'plugin'") whose checks pass on the CPU backend but
+// not on CUDA; empty when none. model.backend auto then trains on the CPU rather than refusing.
+std::string strategy_refusing_cuda(const ComposedPipeline& pipeline, const LaunchRanks& ranks, std::uint64_t seed) {
+  sdk::PipelineFacts on_cuda = pipeline.facts;
+  on_cuda.backend = sdk::BackendKind::cuda;
+  sdk::PipelineFacts on_cpu = pipeline.facts;
+  on_cpu.backend = sdk::BackendKind::cpu;
+  for (const StrategyChoice& choice : pipeline.spec.strategies) {
+    HostContext context(choice.plugin->name, sdk::BackendKind::cuda, ranks.rank, ranks.world_size, seed);
+    sdk::Result<std::unique_ptr<sdk::Strategy>> created =
+        sdk::create_strategy_safely(*choice.plugin->plugin, choice.options, context);
+    if (!created || !*created) continue;  // reported when the pipeline is composed for real
+    try {
+      if (!(*created)->check(on_cuda).empty() && (*created)->check(on_cpu).empty()) {
+        return std::string(sdk::to_string(choice.kind)) + " '" + choice.plugin->name + "'";
+      }
+    } catch (const std::exception&) {
+      // a throwing check() is reported when the pipeline is composed for real
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 Composition compose_pipeline(PipelineSpec spec) {
   Composition composition;
   composition.pipeline = std::make_unique<ComposedPipeline>();
   ComposedPipeline& pipeline = *composition.pipeline;
   pipeline.spec = std::move(spec);
 
-  const std::string& backend = pipeline.spec.model.get_string("backend");
-  if (backend == "cuda") {
-    composition.errors.push_back(Error::not_implemented(
-        pipeline.spec.file.string() + ": model.backend: cuda is not available in this build of fthost yet; "
-                                      "use 'cpu' or 'auto'"));
-  }
   // Text data is tokenized with the model's own tokenizer.json; token JSONL needs none.
   const std::string& format = pipeline.spec.data.get_string("format");
   std::error_code missing;
@@ -158,7 +179,6 @@ Composition compose_pipeline(PipelineSpec spec) {
                                                         ": data.skip_bad_lines is implemented for text formats, not "
                                                         "for token JSONL yet"));
   }
-  pipeline.facts.backend = sdk::BackendKind::cpu;
   LaunchRanks ranks = launch_ranks_from_environment();
   pipeline.facts.world_size = ranks.world_size;
   if (ranks.world_size > 1) {
@@ -194,6 +214,20 @@ Composition compose_pipeline(PipelineSpec spec) {
   }
 
   auto seed = static_cast<std::uint64_t>(pipeline.spec.training.get_int("seed"));
+  const std::string& requested_backend = pipeline.spec.model.get_string("backend");
+  pipeline.backend = backend::resolve_backend(requested_backend);
+  if (!pipeline.backend.problem.empty()) {
+    composition.errors.push_back(Error::invalid_input(pipeline.spec.file.string() + ": model.backend: " +
+                                                      requested_backend + ", but " + pipeline.backend.problem));
+  }
+  pipeline.facts.backend = pipeline.backend.kind;
+  if (requested_backend == "auto" && pipeline.backend.kind == sdk::BackendKind::cuda) {
+    if (std::string refusing = strategy_refusing_cuda(pipeline, ranks, seed); !refusing.empty()) {
+      pipeline.backend = backend::resolve_backend("cpu");
+      pipeline.backend.description += " (model.backend auto: " + refusing + " runs on the CPU only)";
+      pipeline.facts.backend = pipeline.backend.kind;
+    }
+  }
   for (const StrategyChoice& choice : pipeline.spec.strategies) {
     ComposedStrategy composed;
     composed.choice = &choice;
@@ -268,7 +302,7 @@ std::vector<std::string> describe_plan(const ComposedPipeline& pipeline) {
   const PipelineSpec& spec = pipeline.spec;
   std::vector<std::string> lines;
   lines.push_back("pipeline  " + spec.file.string());
-  lines.push_back("model     " + spec.model_path.string() + " on " + std::string(sdk::to_string(pipeline.facts.backend)) +
+  lines.push_back("model     " + spec.model_path.string() + " on " + pipeline.backend.description +
                   ", world size " + std::to_string(pipeline.facts.world_size));
   std::string data_line = "data      " + spec.train_data_path.string() + " (" + spec.data.get_string("format") +
                           "), seq_len " + std::to_string(spec.data.get_int("seq_len")) +

@@ -10,7 +10,10 @@ const sdk::OptionSchema& model_section_schema() {
     sdk::OptionSchema s;
     s.add_string("path", "", "Hugging Face model folder (config.json + *.safetensors), relative to this file")
         .make_required();
-    s.add_enum("backend", "auto", {"auto", "cpu", "cuda"}, "where to train: auto is the CPU in this version (CUDA is not available yet)");
+    s.add_enum("backend", "auto", {"auto", "cpu", "cuda"},
+               "where to train: cuda = the first visible GPU (pick one with CUDA_VISIBLE_DEVICES), an error when "
+               "there is none; cpu; auto = cuda when this build has the CUDA backend and a GPU is present, unless a "
+               "strategy of the pipeline runs on the CPU only, else cpu");
     return s;
   }();
   return schema;

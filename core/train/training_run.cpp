@@ -7,7 +7,7 @@
 #include <cmath>
 #include <map>
 
-#include "backend/cpu/cpu_backend.hpp"
+#include "backend/select_backend.hpp"
 #include "data/text_dataset.hpp"
 #include "data/tokenizer.hpp"
 #include "data/token_cache.hpp"
@@ -26,11 +26,6 @@ DecayShape decay_shape(const std::string& name) {
   if (name == "linear") return DecayShape::linear;
   if (name == "cosine") return DecayShape::cosine;
   return DecayShape::constant;
-}
-
-backend::Backend& cpu_backend() {
-  static std::unique_ptr<backend::Backend> backend = backend::make_cpu_backend();
-  return *backend;
 }
 
 // What a resumed run must share with the checkpointed one for its losses to be the same.
@@ -180,7 +175,7 @@ sdk::Result<RunSummary> run_training(const runtime::ComposedPipeline& pipeline, 
                                      const RunOptions& options) {
   auto started = std::chrono::steady_clock::now();
   const runtime::PipelineSpec& spec = pipeline.spec;
-  backend::Backend& backend = cpu_backend();
+  backend::Backend& backend = backend::shared_backend(pipeline.backend);
   const std::filesystem::path checkpoints = spec.output_dir / "checkpoints";
 
   // Resuming: the checkpoint's weights replace model.path's; its state says where to continue.

@@ -212,11 +212,27 @@ TEST_CASE("an exception thrown by a strategy's check() becomes an internal error
         std::string::npos);
 }
 
-TEST_CASE("asking for the CUDA backend is refused as not available") {
+TEST_CASE("model.backend: cuda without a usable GPU is refused naming what was found; auto falls back to the CPU") {
+  const fthost::backend::BackendResolution cuda = fthost::backend::resolve_backend("cuda");
   PipelineFixture fixture;
   auto load = fixture.load(minimal, {"model.backend=cuda"});
   REQUIRE(load.errors.empty());
   auto composition = fthost::runtime::compose_pipeline(std::move(load.spec));
-  REQUIRE(composition.errors.size() == 1);
-  CHECK(composition.errors[0].category == ErrorCategory::not_implemented);
+  if (!cuda.problem.empty()) {
+    REQUIRE(composition.errors.size() == 1);
+    CHECK(composition.errors[0].category == ErrorCategory::invalid_input);
+    const std::string& message = composition.errors[0].message;
+    CHECK(message.find("model.backend: cuda, but ") != std::string::npos);
+    CHECK(message.find(fthost::backend::cuda_backend_built() ? "no CUDA device" : "no CUDA backend") != std::string::npos);
+
+    auto automatic = fixture.load(minimal, {"model.backend=auto"});
+    REQUIRE(automatic.errors.empty());
+    auto on_cpu = fthost::runtime::compose_pipeline(std::move(automatic.spec));
+    CHECK(on_cpu.errors.empty());
+    CHECK(on_cpu.pipeline->facts.backend == fthost::sdk::BackendKind::cpu);
+    CHECK(on_cpu.pipeline->backend.description == "cpu");
+  } else {  // a GPU machine: the request is met
+    CHECK(composition.errors.empty());
+    CHECK(composition.pipeline->facts.backend == fthost::sdk::BackendKind::cuda);
+  }
 }

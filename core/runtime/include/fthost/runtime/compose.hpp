@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/select_backend.hpp"
 #include "fthost/runtime/pipeline.hpp"
 #include "fthost/sdk/context.hpp"
 #include "fthost/sdk/strategy.hpp"
@@ -38,6 +39,7 @@ struct ComposedStrategy {
 
 struct ComposedPipeline {
   PipelineSpec spec;
+  backend::BackendResolution backend;  // where the run trains (model.backend resolved)
   sdk::PipelineFacts facts;
   std::vector<ComposedStrategy> strategies;
 };

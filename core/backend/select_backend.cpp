@@ -1,0 +1,94 @@
+#include "backend/select_backend.hpp"
+
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+#include "backend/cpu/cpu_backend.hpp"
+#ifdef FTHOST_HAVE_CUDA
+#include "backend/cuda/cuda_backend.hpp"
+#include "backend/cuda/device_info.hpp"
+#endif
+
+namespace fthost::backend {
+namespace {
+
+// "cuda" -> 0, "cuda:3" -> 3, anything else -> -1
+int cuda_index(std::string_view requested) {
+  if (requested == "cuda") return 0;
+  if (!requested.starts_with("cuda:") || requested.size() == 5 || requested.size() > 8) return -1;
+  int index = 0;
+  for (char c : requested.substr(5)) {
+    if (c < '0' || c > '9') return -1;
+    index = index * 10 + (c - '0');
+  }
+  return index;
+}
+
+#ifdef FTHOST_HAVE_CUDA
+std::string device_name(int device) {
+  const cuda::CudaInventory inventory = cuda::query_cuda_devices();
+  for (const cuda::DeviceInfo& info : inventory.devices) {
+    if (info.index == device) return info.name;
+  }
+  return "unknown";
+}
+#endif
+
+}  // namespace
+
+bool cuda_backend_built() {
+#ifdef FTHOST_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+BackendResolution resolve_backend(std::string_view requested) {
+  BackendResolution resolution;
+  resolution.description = "cpu";
+  if (requested == "cpu") return resolution;
+  const int index = requested == "auto" ? 0 : cuda_index(requested);
+  if (index < 0) {
+    resolution.problem = "unknown backend '" + std::string(requested) + "' (expected auto, cpu, cuda or cuda:N)";
+    return resolution;
+  }
+#ifdef FTHOST_HAVE_CUDA
+  const std::string problem = cuda_backend_problem(index);
+  if (problem.empty()) {
+    resolution.kind = sdk::BackendKind::cuda;
+    resolution.device = index;
+    resolution.description = "cuda:" + std::to_string(index) + " (" + device_name(index) + ")";
+    return resolution;
+  }
+  if (requested != "auto") resolution.problem = problem;
+#else
+  if (requested != "auto") {
+    resolution.problem = "this build of fthost has no CUDA backend (it was built without nvcc; rebuild with "
+                         "-DFTHOST_CUDA=ON on a machine with the CUDA toolkit)";
+  }
+#endif
+  return resolution;
+}
+
+std::unique_ptr<Backend> make_backend(const BackendResolution& resolution) {
+  if (!resolution.problem.empty()) throw std::logic_error("make_backend: " + resolution.problem);
+#ifdef FTHOST_HAVE_CUDA
+  if (resolution.kind == sdk::BackendKind::cuda) return make_cuda_backend(resolution.device);
+#endif
+  return make_cpu_backend();
+}
+
+Backend& shared_backend(const BackendResolution& resolution) {
+  if (!resolution.problem.empty()) throw std::logic_error("shared_backend: " + resolution.problem);
+  static std::mutex mutex;
+  static std::map<std::pair<int, int>, std::unique_ptr<Backend>> backends;
+  std::lock_guard lock(mutex);
+  const std::pair key{static_cast<int>(resolution.kind), resolution.device};
+  std::unique_ptr<Backend>& backend = backends[key];
+  if (!backend) backend = make_backend(resolution);
+  return *backend;
+}
+
+}  // namespace fthost::backend
