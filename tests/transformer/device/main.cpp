@@ -1,10 +1,13 @@
 // Whole-model checks of a device backend against PyTorch's recorded numbers and the CPU backend.
 // Without a usable device the program prints why and exits 77, which ctest reports as skipped.
+// FTHOST_DEVICE_MODEL_BACKEND=cpu runs the checks with the CPU backend as the device: a
+// self-check of the tests (and their tolerances) on machines without a GPU.
 
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -25,17 +28,22 @@ backend::Backend& reference_cpu_backend() { return *cpu; }
 }  // namespace fthost::testing
 
 int main(int argc, char** argv) {
+  const char* requested = std::getenv("FTHOST_DEVICE_MODEL_BACKEND");
+  if (requested != nullptr && std::string(requested) == "cpu") {
+    device = fthost::backend::make_cpu_backend();
+  } else {
 #ifdef FTHOST_TEST_CUDA
-  const std::string problem = fthost::backend::cuda_backend_problem(0);
-  if (!problem.empty()) {
-    std::printf("SKIPPED: %s\n", problem.c_str());
-    return 77;
-  }
-  device = fthost::backend::make_cuda_backend(0);
+    const std::string problem = fthost::backend::cuda_backend_problem(0);
+    if (!problem.empty()) {
+      std::printf("SKIPPED: %s\n", problem.c_str());
+      return 77;
+    }
+    device = fthost::backend::make_cuda_backend(0);
 #else
-  std::printf("SKIPPED: this build has no CUDA backend\n");
-  return 77;
+    std::printf("SKIPPED: this build has no CUDA backend\n");
+    return 77;
 #endif
+  }
   cpu = fthost::backend::make_cpu_backend();
   doctest::Context context(argc, argv);
   const int status = context.run();
