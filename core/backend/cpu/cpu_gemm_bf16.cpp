@@ -12,8 +12,9 @@ namespace fthost::backend::cpu {
 struct Bf16Gemm::State {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
-  // (m, n, k, alpha, beta) -> the primitive; a and b arrive as plain row-major bf16 [m,k], [k,n].
-  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, float, float>, dnnl::matmul> primitives;
+  // (m, n, k, alpha, beta, transposes) -> the primitive; a and b arrive as bf16 copies of the
+  // operands as stored, op() expressed by their strides.
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, float, float, bool, bool>, dnnl::matmul> primitives;
   std::vector<std::uint16_t> a_bf16, b_bf16;
 };
 
@@ -22,17 +23,18 @@ Bf16Gemm::~Bf16Gemm() = default;
 
 namespace {
 
-// op(source) as a row-major [rows, cols] bf16 matrix; source has leading dimension `ld`.
-void to_bf16(std::vector<std::uint16_t>& out, const float* source, std::int64_t ld, bool transpose, std::int64_t rows,
+// source as stored ([rows, cols] with leading dimension `ld`) -> contiguous bf16 [rows, cols].
+// A transposed operand is converted as stored and described to oneDNN by its strides: reading it
+// transposed here would stride through memory a whole weight matrix per call.
+void to_bf16(std::vector<std::uint16_t>& out, const float* source, std::int64_t ld, std::int64_t rows,
              std::int64_t cols) {
   out.resize(static_cast<std::size_t>(rows * cols));
   std::uint16_t* target = out.data();
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < rows; ++i) {
-    for (std::int64_t j = 0; j < cols; ++j) {
-      const float value = transpose ? source[j * ld + i] : source[i * ld + j];
-      target[i * cols + j] = float_to_bf16_bits(value);
-    }
+    const float* row = source + i * ld;
+    std::uint16_t* destination = target + i * cols;
+    for (std::int64_t j = 0; j < cols; ++j) destination[j] = float_to_bf16_bits(row[j]);
   }
 }
 
@@ -43,12 +45,13 @@ void Bf16Gemm::run(bool transpose_a, bool transpose_b, std::int64_t m, std::int6
                    std::int64_t ldc) {
   using dnnl::memory;
   State& s = *state_;
-  to_bf16(s.a_bf16, a, lda, transpose_a, m, k);
-  to_bf16(s.b_bf16, b, ldb, transpose_b, k, n);
-  const memory::desc a_desc({m, k}, memory::data_type::bf16, memory::format_tag::ab);
-  const memory::desc b_desc({k, n}, memory::data_type::bf16, memory::format_tag::ab);
+  // op(a) [m,k] is stored [m,k], or [k,m] when transposed; op(b) [k,n] likewise.
+  to_bf16(s.a_bf16, a, lda, transpose_a ? k : m, transpose_a ? m : k);
+  to_bf16(s.b_bf16, b, ldb, transpose_b ? n : k, transpose_b ? k : n);
+  const memory::desc a_desc({m, k}, memory::data_type::bf16, transpose_a ? memory::dims{1, m} : memory::dims{k, 1});
+  const memory::desc b_desc({k, n}, memory::data_type::bf16, transpose_b ? memory::dims{1, k} : memory::dims{n, 1});
   const memory::desc c_desc({m, n}, memory::data_type::f32, memory::dims{ldc, 1});
-  auto key = std::make_tuple(m, n, k, alpha, beta);
+  auto key = std::make_tuple(m, n, k, alpha, beta, transpose_a, transpose_b);
   auto found = s.primitives.find(key);
   if (found == s.primitives.end()) {
     dnnl::primitive_attr attr;
