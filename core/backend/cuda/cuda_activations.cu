@@ -66,26 +66,26 @@ __global__ void gelu_backward_kernel(float* __restrict__ dinp, const float* __re
 
 void swiglu_forward(float* out, const float* gate, const float* up, i64 n, cudaStream_t stream) {
   if (n == 0) return;
-  swiglu_forward_kernel<<<grid_for(n), kThreads, 0, stream>>>(out, gate, up, n);
+  FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, swiglu_forward_kernel)(out, gate, up, n);
   check_launch("swiglu_forward");
 }
 
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, i64 n,
                      cudaStream_t stream) {
   if (n == 0 || (dgate == nullptr && dup == nullptr)) return;
-  swiglu_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(dgate, dup, dout, gate, up, n);
+  FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, swiglu_backward_kernel)(dgate, dup, dout, gate, up, n);
   check_launch("swiglu_backward");
 }
 
 void gelu_forward(float* out, const float* inp, i64 n, cudaStream_t stream) {
   if (n == 0) return;
-  gelu_forward_kernel<<<grid_for(n), kThreads, 0, stream>>>(out, inp, n);
+  FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, gelu_forward_kernel)(out, inp, n);
   check_launch("gelu_forward");
 }
 
 void gelu_backward(float* dinp, const float* dout, const float* inp, i64 n, cudaStream_t stream) {
   if (n == 0 || dinp == nullptr) return;
-  gelu_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(dinp, dout, inp, n);
+  FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, gelu_backward_kernel)(dinp, dout, inp, n);
   check_launch("gelu_backward");
 }
 

@@ -490,9 +490,9 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
     using T = decltype(team);
     if (batch == 0 || sequence == 0 || heads == 0) return;
     const i64 tiles = (sequence + T::kRowsPerBlock - 1) / T::kRowsPerBlock;
-    attention_forward_kernel<T><<<grid_blocks(batch * heads * tiles, "attention_forward"), kAttentionThreads, 0,
-                                  stream>>>(out, lse, q, k, v, doc_start, sequence, heads, kv_heads,
-                                            static_cast<int>(head_size), scale, error);
+    FTHOST_LAUNCH(grid_blocks(batch * heads * tiles, "attention_forward"), kAttentionThreads, 0, stream,
+                  attention_forward_kernel<T>)(
+        out, lse, q, k, v, doc_start, sequence, heads, kv_heads, static_cast<int>(head_size), scale, error);
     check_launch("attention_forward");
   });
 }
@@ -510,20 +510,21 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 
     // delta [B,H,T]
     float* delta = static_cast<float*>(scratch.get(sizeof(float) * static_cast<std::size_t>(rows)));
-    attention_delta_kernel<<<grid_for(rows * 32), kThreads, 0, stream>>>(delta, dout, out, rows, sequence, heads, D);
+    FTHOST_LAUNCH(grid_for(rows * 32), kThreads, 0, stream, attention_delta_kernel)(
+        delta, dout, out, rows, sequence, heads, D);
     check_launch("attention_backward (delta)");
 
     const i64 tiles = (sequence + T::kRowsPerBlock - 1) / T::kRowsPerBlock;
     if (dk != nullptr || dv != nullptr) {
-      attention_backward_keys_kernel<T>
-          <<<grid_blocks(batch * kv_heads * tiles, "attention_backward"), kAttentionThreads, 0, stream>>>(
-              dk, dv, dout, q, k, v, lse, delta, doc_start, sequence, heads, kv_heads, D, scale, error);
+      FTHOST_LAUNCH(grid_blocks(batch * kv_heads * tiles, "attention_backward"), kAttentionThreads, 0, stream,
+                    attention_backward_keys_kernel<T>)(
+          dk, dv, dout, q, k, v, lse, delta, doc_start, sequence, heads, kv_heads, D, scale, error);
       check_launch("attention_backward (keys)");
     }
     if (dq != nullptr) {
-      attention_backward_queries_kernel<T>
-          <<<grid_blocks(batch * heads * tiles, "attention_backward"), kAttentionThreads, 0, stream>>>(
-              dq, dout, q, k, v, lse, delta, doc_start, sequence, heads, kv_heads, D, scale, error);
+      FTHOST_LAUNCH(grid_blocks(batch * heads * tiles, "attention_backward"), kAttentionThreads, 0, stream,
+                    attention_backward_queries_kernel<T>)(
+          dq, dout, q, k, v, lse, delta, doc_start, sequence, heads, kv_heads, D, scale, error);
       check_launch("attention_backward (queries)");
     }
   });
@@ -539,17 +540,17 @@ void attention_cached(float* out, const float* q, const float* k_cache, const fl
   const unsigned blocks = grid_blocks(queries * heads, "attention_cached");
   const int D = static_cast<int>(head_size);
   if (head_size <= 32) {
-    attention_cached_kernel<1><<<blocks, kCachedThreads, 0, stream>>>(out, q, k_cache, v_cache, heads, kv_heads, D,
-                                                                      past, scale);
+    FTHOST_LAUNCH(blocks, kCachedThreads, 0, stream, attention_cached_kernel<1>)(
+        out, q, k_cache, v_cache, heads, kv_heads, D, past, scale);
   } else if (head_size <= 64) {
-    attention_cached_kernel<2><<<blocks, kCachedThreads, 0, stream>>>(out, q, k_cache, v_cache, heads, kv_heads, D,
-                                                                      past, scale);
+    FTHOST_LAUNCH(blocks, kCachedThreads, 0, stream, attention_cached_kernel<2>)(
+        out, q, k_cache, v_cache, heads, kv_heads, D, past, scale);
   } else if (head_size <= 128) {
-    attention_cached_kernel<4><<<blocks, kCachedThreads, 0, stream>>>(out, q, k_cache, v_cache, heads, kv_heads, D,
-                                                                      past, scale);
+    FTHOST_LAUNCH(blocks, kCachedThreads, 0, stream, attention_cached_kernel<4>)(
+        out, q, k_cache, v_cache, heads, kv_heads, D, past, scale);
   } else {
-    attention_cached_kernel<8><<<blocks, kCachedThreads, 0, stream>>>(out, q, k_cache, v_cache, heads, kv_heads, D,
-                                                                      past, scale);
+    FTHOST_LAUNCH(blocks, kCachedThreads, 0, stream, attention_cached_kernel<8>)(
+        out, q, k_cache, v_cache, heads, kv_heads, D, past, scale);
   }
   check_launch("attention_cached");
 }

@@ -10,6 +10,26 @@
 
 #include "backend/cuda/kernels.hpp"
 
+// Kernel launches are written FTHOST_LAUNCH(grid, block, shared_bytes, stream, kernel)(arguments),
+// never kernel<<<...>>>(arguments): nvcc gets the <<<>>> launch, and a plain C++ compiler the CUDA
+// emulator of tests/cuda_emulation, which runs these kernels on the CPU so that machines without
+// a GPU test them against the CPU backend. The kernel comes last because a template argument list
+// may contain commas.
+//
+// Dynamic shared memory is declared FTHOST_DYNAMIC_SHARED(type, name) (as `extern __shared__
+// type name[]`), which the emulator maps onto the launch's buffer.
+#if defined(__CUDACC__)
+#define FTHOST_LAUNCH(grid, block, shared_bytes, stream, ...) __VA_ARGS__<<<grid, block, shared_bytes, stream>>>
+#define FTHOST_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#elif defined(FTHOST_CUDA_EMULATION)
+#define FTHOST_LAUNCH(grid, block, shared_bytes, stream, ...) \
+  ::fthost::cuda_emulation::launch(grid, block, shared_bytes, stream, #__VA_ARGS__, __VA_ARGS__)
+#define FTHOST_DYNAMIC_SHARED(type, name) \
+  type* const name = static_cast<type*>(::fthost::cuda_emulation::dynamic_shared_memory())
+#else
+#error "CUDA sources compile with nvcc, or as C++ against the emulated toolkit of tests/cuda_emulation"
+#endif
+
 namespace fthost::backend::cuda::kernels {
 
 // Throws std::runtime_error naming the kernel when a launch was refused (bad configuration, no

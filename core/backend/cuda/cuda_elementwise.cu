@@ -170,43 +170,43 @@ __global__ void column_sums_finish_kernel(float* __restrict__ sums, const double
 
 void fill(float* x, i64 n, float value, cudaStream_t stream) {
   if (n <= 0) return;
-  fill_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, n, value);
+  FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, fill_kernel)(x, n, value);
   check_launch("fill");
 }
 
 void add(float* out, const float* a, const float* b, i64 n, cudaStream_t stream) {
   if (n <= 0) return;
-  add_kernel<<<grid_for(n), kThreads, 0, stream>>>(out, a, b, n);
+  FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, add_kernel)(out, a, b, n);
   check_launch("add");
 }
 
 void scale(float* x, float factor, i64 n, cudaStream_t stream) {
   if (n <= 0) return;
-  scale_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, factor, n);
+  FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, scale_kernel)(x, factor, n);
   check_launch("scale");
 }
 
 void add_scaled(float* accumulator, const float* value, float factor, i64 n, cudaStream_t stream) {
   if (n <= 0) return;
-  add_scaled_kernel<<<grid_for(n), kThreads, 0, stream>>>(accumulator, value, factor, n);
+  FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, add_scaled_kernel)(accumulator, value, factor, n);
   check_launch("add_scaled");
 }
 
 void add_bias(float* out, const float* bias, i64 rows, i64 cols, cudaStream_t stream) {
   if (rows <= 0 || cols <= 0) return;
-  add_bias_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(out, bias, rows, cols);
+  FTHOST_LAUNCH(grid_for(rows * cols), kThreads, 0, stream, add_bias_kernel)(out, bias, rows, cols);
   check_launch("add_bias");
 }
 
 void round_to_bf16(float* x, i64 n, cudaStream_t stream) {
   if (n <= 0) return;
-  round_to_bf16_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, n);
+  FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, round_to_bf16_kernel)(x, n);
   check_launch("round_to_bf16");
 }
 
 void round_to_f16(float* x, i64 n, cudaStream_t stream) {
   if (n <= 0) return;
-  round_to_f16_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, n);
+  FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, round_to_f16_kernel)(x, n);
   check_launch("round_to_f16");
 }
 
@@ -214,37 +214,38 @@ void dropout(float* out, const float* inp, i64 n, float probability, std::uint64
   if (n <= 0) return;
   // torch scales kept elements by 1 / (1 - p) in the input's dtype; the same f32 division as the CPU's
   const float keep_scale = 1.0f / (1.0f - probability);
-  dropout_kernel<<<grid_for(n), kThreads, 0, stream>>>(out, inp, n, probability, keep_scale, seed);
+  FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, dropout_kernel)(out, inp, n, probability, keep_scale, seed);
   check_launch("dropout");
 }
 
 void sum_of_squares(double* result, const float* x, i64 n, Scratch& scratch, cudaStream_t stream) {
   if (n <= 0) {
     // The sum over no elements is 0, and the caller reads it from *result.
-    sum_partials_kernel<<<1, kThreads, 0, stream>>>(result, nullptr, 0);
+    FTHOST_LAUNCH(1, kThreads, 0, stream, sum_partials_kernel)(result, nullptr, 0);
     check_launch("sum_of_squares");
     return;
   }
   const unsigned blocks = grid_for(n);  // a function of n only, so the partials' order repeats
   auto* partials = static_cast<double*>(scratch.get(sizeof(double) * blocks));
-  sum_of_squares_partials_kernel<<<blocks, kThreads, 0, stream>>>(partials, x, n);
+  FTHOST_LAUNCH(blocks, kThreads, 0, stream, sum_of_squares_partials_kernel)(partials, x, n);
   check_launch("sum_of_squares");
-  sum_partials_kernel<<<1, kThreads, 0, stream>>>(result, partials, blocks);
+  FTHOST_LAUNCH(1, kThreads, 0, stream, sum_partials_kernel)(result, partials, blocks);
   check_launch("sum_of_squares");
 }
 
 void copy_columns(float* destination, const float* source, i64 rows, i64 width, i64 wide, i64 first,
                   cudaStream_t stream) {
   if (rows <= 0 || width <= 0) return;
-  copy_columns_kernel<<<grid_for(rows * width), kThreads, 0, stream>>>(destination, source, rows, width, wide, first);
+  FTHOST_LAUNCH(grid_for(rows * width), kThreads, 0, stream, copy_columns_kernel)(
+      destination, source, rows, width, wide, first);
   check_launch("copy_columns");
 }
 
 void accumulate_columns(float* destination, const float* source, i64 rows, i64 width, i64 wide, i64 first,
                         cudaStream_t stream) {
   if (rows <= 0 || width <= 0) return;
-  accumulate_columns_kernel<<<grid_for(rows * width), kThreads, 0, stream>>>(destination, source, rows, width, wide,
-                                                                             first);
+  FTHOST_LAUNCH(grid_for(rows * width), kThreads, 0, stream, accumulate_columns_kernel)(
+      destination, source, rows, width, wide, first);
   check_launch("accumulate_columns");
 }
 
@@ -258,15 +259,16 @@ void column_sums_accumulate(float* sums, const float* x, i64 rows, i64 cols, Scr
   const i64 row_chunks = (rows + chunk_rows - 1) / chunk_rows;  // at most 2048: fits grid.y
   auto* partials = static_cast<double*>(scratch.get(sizeof(double) * static_cast<std::size_t>(row_chunks * cols)));
   const dim3 grid(static_cast<unsigned>(column_tiles), static_cast<unsigned>(row_chunks));
-  column_sums_partials_kernel<<<grid, dim3(kColumnTile, kRowGroups), 0, stream>>>(partials, x, rows, cols, chunk_rows);
+  FTHOST_LAUNCH(grid, dim3(kColumnTile, kRowGroups), 0, stream, column_sums_partials_kernel)(
+      partials, x, rows, cols, chunk_rows);
   check_launch("column_sums_accumulate");
-  column_sums_finish_kernel<<<grid_for(cols), kThreads, 0, stream>>>(sums, partials, row_chunks, cols);
+  FTHOST_LAUNCH(grid_for(cols), kThreads, 0, stream, column_sums_finish_kernel)(sums, partials, row_chunks, cols);
   check_launch("column_sums_accumulate");
 }
 
 void to_bf16(std::uint16_t* out, const float* in, i64 n, cudaStream_t stream) {
   if (n <= 0) return;
-  to_bf16_kernel<<<grid_for(n), kThreads, 0, stream>>>(out, in, n);
+  FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, to_bf16_kernel)(out, in, n);
   check_launch("to_bf16");
 }
 

@@ -97,7 +97,8 @@ void embedding_forward(float* out, const std::int32_t* ids, const float* table, 
   if (rows <= 0) return;
   // Blocks also run when channels is 0: the ids are still checked, as on the CPU.
   const unsigned blocks = static_cast<unsigned>(rows < 65536 ? rows : 65536);
-  embedding_forward_kernel<<<blocks, kThreads, 0, stream>>>(out, ids, table, rows, vocabulary, channels, error);
+  FTHOST_LAUNCH(blocks, kThreads, 0, stream, embedding_forward_kernel)(
+      out, ids, table, rows, vocabulary, channels, error);
   check_launch("embedding_forward");
 }
 
@@ -113,8 +114,8 @@ void embedding_backward(float* dtable, const std::int32_t* ids, const float* dou
       vocabulary > 0x7FFFFFFF ? 0xFFFFFFFFu : static_cast<std::uint32_t>(vocabulary);
   if (channels <= 0) {
     // Nothing to add, but the ids are still checked, as on the CPU.
-    embedding_keys_kernel<<<grid_for(rows), kThreads, 0, stream>>>(nullptr, nullptr, ids, rows, vocabulary,
-                                                                   invalid_key, error);
+    FTHOST_LAUNCH(grid_for(rows), kThreads, 0, stream, embedding_keys_kernel)(
+        nullptr, nullptr, ids, rows, vocabulary, invalid_key, error);
     check_launch("embedding_backward");
     return;
   }
@@ -138,8 +139,8 @@ void embedding_backward(float* dtable, const std::int32_t* ids, const float* dou
   auto* sorted_rows = reinterpret_cast<std::int32_t*>(base + 2 * keys_bytes + rows_bytes);
   void* sort_storage = base + 2 * keys_bytes + 2 * rows_bytes;
 
-  embedding_keys_kernel<<<grid_for(rows), kThreads, 0, stream>>>(keys, row_indices, ids, rows, vocabulary,
-                                                                 invalid_key, error);
+  FTHOST_LAUNCH(grid_for(rows), kThreads, 0, stream, embedding_keys_kernel)(
+      keys, row_indices, ids, rows, vocabulary, invalid_key, error);
   check_launch("embedding_backward");
   // Radix sort is stable: equal ids keep their rows in order of n.
   check_cub(cub::DeviceRadixSort::SortPairs(sort_storage, sort_bytes, keys, sorted_keys, row_indices, sorted_rows,
@@ -149,8 +150,8 @@ void embedding_backward(float* dtable, const std::int32_t* ids, const float* dou
 
   const i64 column_blocks = (channels + kThreads - 1) / kThreads;
   const dim3 grid(static_cast<unsigned>(rows < 65536 ? rows : 65536), static_cast<unsigned>(column_blocks));
-  embedding_backward_runs_kernel<<<grid, kThreads, 0, stream>>>(dtable, sorted_keys, sorted_rows, dout, rows, channels,
-                                                                invalid_key);
+  FTHOST_LAUNCH(grid, kThreads, 0, stream, embedding_backward_runs_kernel)(
+      dtable, sorted_keys, sorted_rows, dout, rows, channels, invalid_key);
   check_launch("embedding_backward");
 }
 

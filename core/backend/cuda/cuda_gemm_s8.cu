@@ -103,9 +103,9 @@ void gemm_s8(std::int32_t* c, const std::int8_t* a, const std::int8_t* b, i64 m,
   const bool word_aligned = k % 4 == 0 && reinterpret_cast<std::uintptr_t>(a) % 4 == 0 &&
                             reinterpret_cast<std::uintptr_t>(b) % 4 == 0;
   if (word_aligned) {
-    gemm_s8_kernel<true><<<grid, kGemmThreads, 0, stream>>>(c, a, b, m, n, k);
+    FTHOST_LAUNCH(grid, kGemmThreads, 0, stream, gemm_s8_kernel<true>)(c, a, b, m, n, k);
   } else {
-    gemm_s8_kernel<false><<<grid, kGemmThreads, 0, stream>>>(c, a, b, m, n, k);
+    FTHOST_LAUNCH(grid, kGemmThreads, 0, stream, gemm_s8_kernel<false>)(c, a, b, m, n, k);
   }
   check_launch("gemm_s8");
 }

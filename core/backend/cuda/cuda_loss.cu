@@ -66,8 +66,8 @@ __global__ void cross_entropy_kernel(float* __restrict__ losses, float* __restri
 void cross_entropy_rows(float* losses, float* logits, const std::int32_t* targets, i64 rows, i64 vocabulary,
                         float gradient_scale, int* error, cudaStream_t stream) {
   if (rows == 0) return;
-  cross_entropy_kernel<<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(losses, logits, targets, vocabulary,
-                                                                                gradient_scale, error);
+  FTHOST_LAUNCH(static_cast<unsigned>(rows), kRowThreads, 0, stream, cross_entropy_kernel)(
+      losses, logits, targets, vocabulary, gradient_scale, error);
   check_launch("cross_entropy_rows");
 }
 

@@ -42,7 +42,8 @@ __global__ void add_column_partials_kernel(float* __restrict__ destination, cons
 
 void add_column_partials(float* destination, const double* partials, i64 chunks, i64 columns,
                          cudaStream_t stream) {
-  add_column_partials_kernel<<<grid_for(columns), kThreads, 0, stream>>>(destination, partials, chunks, columns);
+  FTHOST_LAUNCH(grid_for(columns), kThreads, 0, stream, add_column_partials_kernel)(
+      destination, partials, chunks, columns);
   check_launch("add_column_partials");
 }
 
@@ -204,7 +205,8 @@ __global__ void layernorm_parameter_partials_kernel(double* __restrict__ weight_
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, i64 rows, i64 channels,
                      float eps, cudaStream_t stream) {
   if (rows == 0 || channels == 0) return;
-  rmsnorm_forward_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(out, rstd, inp, weight, channels, eps);
+  FTHOST_LAUNCH(static_cast<unsigned>(rows), kThreads, 0, stream, rmsnorm_forward_kernel)(
+      out, rstd, inp, weight, channels, eps);
   check_launch("rmsnorm_forward");
 }
 
@@ -212,14 +214,14 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
                       const float* rstd, i64 rows, i64 channels, Scratch& scratch, cudaStream_t stream) {
   if (rows == 0 || channels == 0) return;
   if (dinp != nullptr) {
-    rmsnorm_backward_input_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(dinp, dout, inp, weight, rstd,
-                                                                                        channels);
+    FTHOST_LAUNCH(static_cast<unsigned>(rows), kThreads, 0, stream, rmsnorm_backward_input_kernel)(
+        dinp, dout, inp, weight, rstd, channels);
     check_launch("rmsnorm_backward_input");
   }
   if (dweight != nullptr) {
     const RowChunks chunks = row_chunks(rows);
     auto* partials = static_cast<double*>(scratch.get(static_cast<std::size_t>(chunks.count * channels) * sizeof(double)));
-    rmsnorm_weight_partials_kernel<<<partials_grid(channels, chunks), kThreads, 0, stream>>>(
+    FTHOST_LAUNCH(partials_grid(channels, chunks), kThreads, 0, stream, rmsnorm_weight_partials_kernel)(
         partials, dout, inp, rstd, rows, channels, chunks.rows_per_chunk);
     check_launch("rmsnorm_weight_partials");
     add_column_partials(dweight, partials, chunks.count, channels, stream);
@@ -229,8 +231,8 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                        i64 rows, i64 channels, float eps, cudaStream_t stream) {
   if (rows == 0 || channels == 0) return;
-  layernorm_forward_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(out, mean, rstd, inp, weight, bias,
-                                                                                 channels, eps);
+  FTHOST_LAUNCH(static_cast<unsigned>(rows), kThreads, 0, stream, layernorm_forward_kernel)(
+      out, mean, rstd, inp, weight, bias, channels, eps);
   check_launch("layernorm_forward");
 }
 
@@ -239,8 +241,8 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
                         Scratch& scratch, cudaStream_t stream) {
   if (rows == 0 || channels == 0) return;
   if (dinp != nullptr) {
-    layernorm_backward_input_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(dinp, dout, inp, weight,
-                                                                                          mean, rstd, channels);
+    FTHOST_LAUNCH(static_cast<unsigned>(rows), kThreads, 0, stream, layernorm_backward_input_kernel)(
+        dinp, dout, inp, weight, mean, rstd, channels);
     check_launch("layernorm_backward_input");
   }
   if (dweight == nullptr && dbias == nullptr) return;
@@ -251,7 +253,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
   auto* partials = static_cast<double*>(scratch.get(static_cast<std::size_t>(arrays * partial_count) * sizeof(double)));
   double* weight_partials = dweight != nullptr ? partials : nullptr;
   double* bias_partials = dbias != nullptr ? partials + (arrays - 1) * partial_count : nullptr;
-  layernorm_parameter_partials_kernel<<<partials_grid(channels, chunks), kThreads, 0, stream>>>(
+  FTHOST_LAUNCH(partials_grid(channels, chunks), kThreads, 0, stream, layernorm_parameter_partials_kernel)(
       weight_partials, bias_partials, dout, inp, mean, rstd, rows, channels, chunks.rows_per_chunk);
   check_launch("layernorm_parameter_partials");
   if (dweight != nullptr) add_column_partials(dweight, weight_partials, chunks.count, channels, stream);

@@ -41,9 +41,9 @@ void adamw_step(float* param, const float* grad, float* m, float* v, i64 n, cons
                 cudaStream_t stream) {
   if (n <= 0) return;
   if (std::abs(scalars.lerp_weight) < 0.5f) {
-    adamw_kernel<true><<<grid_for(n), kThreads, 0, stream>>>(param, grad, m, v, n, scalars);
+    FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, adamw_kernel<true>)(param, grad, m, v, n, scalars);
   } else {
-    adamw_kernel<false><<<grid_for(n), kThreads, 0, stream>>>(param, grad, m, v, n, scalars);
+    FTHOST_LAUNCH(grid_for(n), kThreads, 0, stream, adamw_kernel<false>)(param, grad, m, v, n, scalars);
   }
   check_launch("adamw_step");
 }

@@ -52,8 +52,8 @@ void rotary(float* x, const std::int32_t* positions, const float* inv_freq, i64 
             bool inverse, cudaStream_t stream) {
   if (rows == 0 || heads == 0 || head_size < 2) return;
   const float sin_sign = inverse ? -1.0f : 1.0f;
-  rotary_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, positions, inv_freq, heads, head_size,
-                                                                      sin_sign);
+  FTHOST_LAUNCH(static_cast<unsigned>(rows), kThreads, 0, stream, rotary_kernel)(
+      x, positions, inv_freq, heads, head_size, sin_sign);
   check_launch("rotary");
 }
 

@@ -2,6 +2,8 @@
 
 #include <cuda_runtime.h>
 
+#include "backend/cuda/cuda_common.cuh"  // FTHOST_LAUNCH
+
 namespace fthost::backend::cuda {
 namespace {
 
@@ -57,7 +59,7 @@ std::string run_smoke_kernel(int device) {
     return describe(status);
   }
   cudaMemcpy(input, host_input, sizeof host_input, cudaMemcpyHostToDevice);
-  smoke_kernel<<<1, count>>>(2.0f, input, output, count);
+  FTHOST_LAUNCH(1, count, 0, nullptr, smoke_kernel)(2.0f, input, output, count);
   cudaError_t status = cudaGetLastError();
   if (status == cudaSuccess) status = cudaMemcpy(host_output, output, sizeof host_output, cudaMemcpyDeviceToHost);
   if (status != cudaSuccess) {

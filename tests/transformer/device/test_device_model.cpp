@@ -46,6 +46,8 @@ StepResult forward_backward(fthost::backend::Backend& backend, const ReferenceCa
   auto loaded = fthost::model::load_transformer(reference.folder(), backend);
   REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error().message));
   auto& model = **loaded;
+  // The matmul precision is the backend's, shared by every model on it: set it for this run.
+  backend.set_matmul_precision(fthost::backend::DType::f32);
   if (compute != fthost::backend::DType::f32) model.set_compute_dtype(compute);
   fthost::model::Batch batch = fthost::model::upload_batch(backend, reference.input_batch());
   StepResult result;
@@ -94,6 +96,7 @@ TEST_CASE("device: ten AdamW steps with clipping follow PyTorch's loss trajector
     auto loaded = fthost::model::load_transformer(reference.folder(), device);
     REQUIRE(loaded.ok());
     auto& model = **loaded;
+    device.set_matmul_precision(fthost::backend::DType::f32);
     fthost::model::Batch batch = fthost::model::upload_batch(device, reference.input_batch());
     fthost::train::AdamWSettings settings;
     settings.weight_decay = 0.01;
@@ -132,6 +135,7 @@ TEST_CASE("device: packed documents give the logits of each document run alone")
   fthost::model::HostBatch host;
   host.seq_len = static_cast<std::int64_t>(ids.size());
   host.add_row(documents);
+  device.set_matmul_precision(fthost::backend::DType::f32);
   fthost::model::Batch batch = fthost::model::upload_batch(device, host);
   CHECK(relative_error(download(device, (*loaded)->logits(batch)), reference.floats("packed_logits")) < tolerance);
 }
@@ -174,6 +178,7 @@ std::vector<double> lora_trajectory(fthost::backend::Backend& backend, const Ref
   auto loaded = fthost::model::load_transformer(reference.folder(), backend);
   REQUIRE(loaded.ok());
   auto& model = **loaded;
+  backend.set_matmul_precision(fthost::backend::DType::f32);
   const fthost::sdk::OptionSchema schema = fthost::plugins::lora_option_schema();
   fthost::sdk::Options options;
   for (const auto& spec : schema.specs()) options.set(spec.name, *spec.default_value);
