@@ -23,7 +23,9 @@ gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,nohea
 summary+=("device: $gpu")
 
 arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '.')
-if ! cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DFTHOST_CUDA=ON \
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+if ! cmake -S . -B build/gpu "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DFTHOST_CUDA=ON \
      -DCMAKE_CUDA_ARCHITECTURES="$arch" >"$logs/configure.log" 2>&1; then
   tail -20 "$logs/configure.log"; echo "gpu-check: configure FAILED"; exit 1
 fi
