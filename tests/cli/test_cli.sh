@@ -76,6 +76,17 @@ expect_rc 0 "hw"
 expect_contains "$out" "GPUs" "hw lists GPUs"
 expect_contains "$out" "logical cores" "hw describes the CPU"
 expect_contains "$out" "backend cpu: full fine-tuning or LoRA" "hw says what runs here"
+# The CUDA backend asked for where no GPU can run it: one line naming what was found, exit 2.
+if [[ "$out" != *"what model.backend auto picks"* ]]; then
+  run_fthost validate configs/quickstart.yaml model.backend=cuda
+  expect_rc 2 "model.backend cuda without a usable GPU"
+  expect_contains "$err" "configs/quickstart.yaml: model.backend: cuda, but " "the refusal names the pipeline and key"
+  run_fthost validate configs/quickstart.yaml model.backend=auto
+  expect_rc 0 "model.backend auto falls back to the CPU"
+  run_fthost eval --model models/tiny-llama --data tests/fixtures/pipeline/train.jsonl --backend cuda
+  expect_rc 2 "eval --backend cuda without a usable GPU"
+  expect_contains "$err" "fthost: error: --backend cuda: " "eval names the option"
+fi
 run_fthost hw --json
 expect_rc 2 "hw with an argument"
 
