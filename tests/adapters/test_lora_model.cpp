@@ -23,6 +23,7 @@
 #include "train/training_run.hpp"
 
 using fthost::testing::ReferenceCase;
+using fthost::testing::download;
 using fthost::testing::relative_error;
 namespace fs = std::filesystem;
 
@@ -32,12 +33,6 @@ constexpr double tolerance = 1e-5;
 
 fs::path peft_folder(const std::string& name) {
   return fs::path(FTHOST_TEST_SOURCE_DIR) / "tests" / "fixtures" / "peft" / name;
-}
-
-std::vector<float> download(fthost::backend::Backend& backend, const fthost::backend::Tensor& tensor) {
-  std::vector<float> values(static_cast<std::size_t>(tensor.numel()));
-  backend.download(values.data(), tensor);
-  return values;
 }
 
 fthost::sdk::PipelineFacts facts_for(const fthost::model::Transformer& model) {

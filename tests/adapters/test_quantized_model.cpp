@@ -22,6 +22,7 @@
 #include "reference_case.hpp"
 #include "train/training_run.hpp"
 
+using fthost::testing::download;
 using fthost::testing::relative_error;
 namespace fs = std::filesystem;
 
@@ -29,12 +30,6 @@ namespace {
 
 fs::path bnb_fixture(const std::string& name) {
   return fs::path(FTHOST_TEST_SOURCE_DIR) / "tests" / "fixtures" / "bnb" / name;
-}
-
-std::vector<float> download(fthost::backend::Backend& backend, const fthost::backend::Tensor& tensor) {
-  std::vector<float> values(static_cast<std::size_t>(tensor.numel()));
-  backend.download(values.data(), tensor);
-  return values;
 }
 
 const fthost::runtime::PluginRegistry& registry() {

@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include "backend/backend.hpp"
 #include "model/batch.hpp"
 #include "model/safetensors.hpp"
 
@@ -70,6 +71,16 @@ class ReferenceCase {
   std::filesystem::path folder_;
   std::unique_ptr<model::SafetensorsFile> file_;
 };
+
+// Every recorded case (tools/make_reference_fixtures.py).
+inline constexpr const char* reference_case_names[] = {"llama_gqa", "llama3_rope_scaling", "qwen2_bias_tied", "gpt2"};
+
+// A tensor's f32 values, from any backend.
+inline std::vector<float> download(backend::Backend& backend, const backend::Tensor& tensor) {
+  std::vector<float> values(static_cast<std::size_t>(tensor.numel()));
+  backend.download(values.data(), tensor);
+  return values;
+}
 
 // max |a - b| / (max |b| + floor): one relative error for a whole tensor.
 inline double relative_error(const std::vector<float>& actual, const std::vector<float>& expected, double floor = 1e-6) {

@@ -15,23 +15,17 @@
 #include "train/optimizer.hpp"
 
 using fthost::testing::ReferenceCase;
+using fthost::testing::download;
 using fthost::testing::relative_error;
 
 namespace {
 
 constexpr double tolerance = 1e-5;
-const char* const all_cases[] = {"llama_gqa", "llama3_rope_scaling", "qwen2_bias_tied", "gpt2"};
-
-std::vector<float> download(fthost::backend::Backend& backend, const fthost::backend::Tensor& tensor) {
-  std::vector<float> values(static_cast<std::size_t>(tensor.numel()));
-  backend.download(values.data(), tensor);
-  return values;
-}
 
 }  // namespace
 
 TEST_CASE("logits, loss and every gradient match PyTorch") {
-  for (const char* name : all_cases) {
+  for (const char* name : fthost::testing::reference_case_names) {
     CAPTURE(name);
     ReferenceCase reference(name);
     auto backend = fthost::backend::make_cpu_backend();
@@ -67,7 +61,7 @@ TEST_CASE("logits, loss and every gradient match PyTorch") {
 }
 
 TEST_CASE("ten AdamW steps follow PyTorch's loss trajectory, with and without clipping") {
-  for (const char* name : all_cases) {
+  for (const char* name : fthost::testing::reference_case_names) {
     for (bool clipped : {false, true}) {
       CAPTURE(name);
       CAPTURE(clipped);

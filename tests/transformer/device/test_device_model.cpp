@@ -19,6 +19,7 @@
 #include "train/training_run.hpp"
 
 using fthost::testing::ReferenceCase;
+using fthost::testing::download;
 using fthost::testing::relative_error;
 
 namespace {
@@ -26,13 +27,6 @@ namespace {
 // 1e-5 relative, as for the CPU backend: f32 rounding in another summation order (and fused
 // multiply-adds) moves logits and gradients by ~1e-6 at these sizes; a wrong formula by far more.
 constexpr double tolerance = 1e-5;
-const char* const all_cases[] = {"llama_gqa", "llama3_rope_scaling", "qwen2_bias_tied", "gpt2"};
-
-std::vector<float> download(fthost::backend::Backend& backend, const fthost::backend::Tensor& tensor) {
-  std::vector<float> values(static_cast<std::size_t>(tensor.numel()));
-  backend.download(values.data(), tensor);
-  return values;
-}
 
 struct StepResult {
   double loss = 0;
@@ -65,7 +59,7 @@ StepResult forward_backward(fthost::backend::Backend& backend, const ReferenceCa
 TEST_CASE("device: logits, loss and every gradient match PyTorch and the CPU backend") {
   auto& device = fthost::testing::device_backend();
   auto& cpu = fthost::testing::reference_cpu_backend();
-  for (const char* name : all_cases) {
+  for (const char* name : fthost::testing::reference_case_names) {
     CAPTURE(name);
     ReferenceCase reference(name);
     const StepResult on_device = forward_backward(device, reference);
@@ -90,7 +84,7 @@ TEST_CASE("device: logits, loss and every gradient match PyTorch and the CPU bac
 
 TEST_CASE("device: ten AdamW steps with clipping follow PyTorch's loss trajectory") {
   auto& device = fthost::testing::device_backend();
-  for (const char* name : all_cases) {
+  for (const char* name : fthost::testing::reference_case_names) {
     CAPTURE(name);
     ReferenceCase reference(name);
     auto loaded = fthost::model::load_transformer(reference.folder(), device);
