@@ -13,18 +13,6 @@
 namespace fthost::backend {
 namespace {
 
-// "cuda" -> 0, "cuda:3" -> 3, anything else -> -1
-int cuda_index(std::string_view requested) {
-  if (requested == "cuda") return 0;
-  if (!requested.starts_with("cuda:") || requested.size() == 5 || requested.size() > 8) return -1;
-  int index = 0;
-  for (char c : requested.substr(5)) {
-    if (c < '0' || c > '9') return -1;
-    index = index * 10 + (c - '0');
-  }
-  return index;
-}
-
 #ifdef FTHOST_HAVE_CUDA
 std::string device_name(int device) {
   const cuda::CudaInventory inventory = cuda::query_cuda_devices();
@@ -49,17 +37,15 @@ BackendResolution resolve_backend(std::string_view requested) {
   BackendResolution resolution;
   resolution.description = "cpu";
   if (requested == "cpu") return resolution;
-  const int index = requested == "auto" ? 0 : cuda_index(requested);
-  if (index < 0) {
-    resolution.problem = "unknown backend '" + std::string(requested) + "' (expected auto, cpu, cuda or cuda:N)";
+  if (requested != "auto" && requested != "cuda") {
+    resolution.problem = "unknown backend '" + std::string(requested) + "' (expected auto, cpu or cuda)";
     return resolution;
   }
 #ifdef FTHOST_HAVE_CUDA
-  const std::string problem = cuda_backend_problem(index);
+  const std::string problem = cuda_backend_problem(0);
   if (problem.empty()) {
     resolution.kind = sdk::BackendKind::cuda;
-    resolution.device = index;
-    resolution.description = "cuda:" + std::to_string(index) + " (" + device_name(index) + ")";
+    resolution.description = "cuda:0 (" + device_name(0) + ")";
     return resolution;
   }
   if (requested != "auto") resolution.problem = problem;

@@ -1,7 +1,7 @@
 #pragma once
-// Which device a run uses (the pipeline's model.backend, the CLI's --backend): "cpu", "cuda"
-// (or "cuda:N"), or "auto" = the first GPU when this build has the CUDA backend and a GPU can run
-// it, the CPU otherwise. Resolving never throws: a request that cannot be met comes back with
+// Which device a run uses (the pipeline's model.backend, the CLI's --backend): "cpu", "cuda" (the
+// first visible GPU; CUDA_VISIBLE_DEVICES picks which), or "auto" = that GPU when this build has
+// the CUDA backend and the GPU can run it, the CPU otherwise. Resolving never throws: a request that cannot be met comes back with
 // `problem` saying what was found.
 
 #include <memory>
@@ -15,7 +15,7 @@ namespace fthost::backend {
 
 struct BackendResolution {
   sdk::BackendKind kind = sdk::BackendKind::cpu;
-  int device = 0;
+  int device = 0;  // the CUDA device index (0: the first visible GPU)
   std::string description;  // "cpu", "cuda:0 (NVIDIA H100 80GB HBM3)"
   std::string problem;      // empty when the request can be met
 };
